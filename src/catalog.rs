@@ -1,0 +1,1033 @@
+//! The metric catalogue: every family the exporter serves, and how each series is derived.
+//!
+//! [`FAMILIES`] is the single list of names, types, labels, HELP texts and models: it feeds the
+//! page, `mock-exporter --list-metrics` and so `docs/metrics/reference.md`. [`Model`] turns the
+//! catalogue into values for an instant, using [`crate::simulate`] for the arithmetic. The
+//! invariants the lab relies on hold by construction:
+//!
+//! - a histogram is a sum of components, each a monotonic counter spread over the buckets by a
+//!   fixed cumulative distribution, so buckets are cumulative, `le="+Inf"` equals `_count`, and
+//!   every bucket, `_sum` and `_count` is monotonic;
+//! - `http_requests_total` is the same number as the `_count` of `http_request_duration_seconds`
+//!   (and of both size histograms) for the same labels;
+//! - per CPU, `idle` is wall-clock time since boot minus the other modes, so the modes add up to
+//!   elapsed seconds exactly;
+//! - errors and slow tails grow with the square of the load, ordinary traffic linearly, so errors
+//!   and latency rise together at the daily peak.
+
+use crate::simulate::{self, key, lognormal_cdf, lognormal_mean, unit, Integrals, Load, Rate};
+
+/// The type of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One entry of the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Label names (besides `le`, and `host` when `--scale` is above 1).
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+    /// The group the family belongs to, for documentation.
+    pub group: &'static str,
+    /// How values are produced, for documentation.
+    pub model: &'static str,
+}
+
+macro_rules! families {
+    ($($id:ident => $name:literal, $kind:ident, [$($l:literal),*], $group:literal, $help:literal, $model:literal;)*) => {
+        /// Index of a family in [`FAMILIES`].
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Fam { $($id),* }
+
+        /// The catalogue, in page order.
+        pub const FAMILIES: &[Family] = &[$(Family {
+            name: $name,
+            kind: Kind::$kind,
+            labels: &[$($l),*],
+            help: $help,
+            group: $group,
+            model: $model,
+        }),*];
+    };
+}
+
+families! {
+    HttpDuration => "http_request_duration_seconds", Histogram, ["code", "method", "route", "service"], "HTTP (RED)",
+        "Duration of HTTP requests in seconds.",
+        "Log-normal around the route's median; a slow component grows with load squared; 5xx are slow and wide.";
+    HttpRequests => "http_requests_total", Counter, ["code", "method", "route", "service"], "HTTP (RED)",
+        "Total number of HTTP requests.",
+        "Daily curve with noise; 5xx grow with load squared. Equals the duration histogram's _count.";
+    HttpRequestSize => "http_request_size_bytes", Histogram, ["code", "method", "route", "service"], "HTTP (RED)",
+        "Size of HTTP request bodies in bytes.",
+        "Log-normal per route; _count equals http_requests_total.";
+    HttpResponseSize => "http_response_size_bytes", Histogram, ["code", "method", "route", "service"], "HTTP (RED)",
+        "Size of HTTP response bodies in bytes.",
+        "Log-normal per route; _count equals http_requests_total.";
+    NodeCpu => "node_cpu_seconds_total", Counter, ["cpu", "mode"], "Node (USE)",
+        "Seconds the CPUs spent in each mode.",
+        "Busy modes follow load; idle is the rest, so the modes of a CPU add up to wall-clock seconds.";
+    NodeMemTotal => "node_memory_MemTotal_bytes", Gauge, [], "Node (USE)",
+        "Memory information field MemTotal_bytes.",
+        "Constant per host.";
+    NodeMemAvailable => "node_memory_MemAvailable_bytes", Gauge, [], "Node (USE)",
+        "Memory information field MemAvailable_bytes.",
+        "Falls as load rises, with noise; never above MemTotal.";
+    NodeDiskIo => "node_disk_io_time_seconds_total", Counter, ["device"], "Node (USE)",
+        "Total seconds spent doing I/Os.",
+        "Busy fraction follows load, always within [0, 1].";
+    NodeNetRx => "node_network_receive_bytes_total", Counter, ["device"], "Node (USE)",
+        "Network device statistic receive_bytes.",
+        "Bytes per second follow load.";
+    NodeNetTx => "node_network_transmit_bytes_total", Counter, ["device"], "Node (USE)",
+        "Network device statistic transmit_bytes.",
+        "Bytes per second follow load.";
+    NodeFsSize => "node_filesystem_size_bytes", Gauge, ["device", "device_error", "fstype", "mountpoint"], "Node (USE)",
+        "Filesystem size in bytes.",
+        "Constant per filesystem.";
+    NodeFsAvail => "node_filesystem_avail_bytes", Gauge, ["device", "device_error", "fstype", "mountpoint"], "Node (USE)",
+        "Filesystem space available to non-root users in bytes.",
+        "Slow daily fill and clean-up in 4 KiB blocks; never above size.";
+    AppErrors => "app_errors_total", Counter, ["type"], "Application",
+        "Total number of application errors by type.",
+        "Grows with load squared.";
+    AppDbDuration => "app_database_queries_duration_seconds", Histogram, ["operation"], "Application",
+        "Duration of database queries in seconds.",
+        "Log-normal per operation plus a lock-contention tail that grows with load squared.";
+    AppDbConnections => "app_database_connections_active", Gauge, ["pool"], "Application",
+        "Number of active database connections.",
+        "Pool utilisation follows load, capped at the pool size.";
+    AppCache => "app_cache_requests_total", Counter, ["cache", "result"], "Application",
+        "Total number of cache requests by result.",
+        "Hits follow load; misses grow faster under load.";
+    AppQueue => "app_queue_size", Gauge, ["queue"], "Application",
+        "Number of items waiting in the queue.",
+        "Grows with the cube of load, with noise.";
+    AppWorker => "app_worker_tasks_duration_seconds", Histogram, ["task"], "Application",
+        "Duration of background worker tasks in seconds.",
+        "Log-normal per task plus a tail under load.";
+    AppBusiness => "app_business_transactions_total", Counter, ["status", "type"], "Application",
+        "Total number of business transactions by type and status.",
+        "Follows load; failures grow with load squared.";
+    ProbeDuration => "probe_http_duration_seconds", Histogram, ["source_region", "target_region"], "Cross-region probes",
+        "Duration of successful HTTP probes between regions in seconds.",
+        "Centred on the measured inter-region RTT with jitter and a long congestion tail; _count equals probe_success_total.";
+    ProbeSuccess => "probe_success_total", Counter, ["source_region", "target_region"], "Cross-region probes",
+        "Total number of successful HTTP probes between regions.",
+        "One probe per 5 s per pair, less failures.";
+    ProbeFailure => "probe_failure_total", Counter, ["source_region", "target_region"], "Cross-region probes",
+        "Total number of failed HTTP probes between regions.",
+        "Failure probability grows with distance and with load.";
+}
+
+/// The regions probed, in catalogue order.
+pub const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"];
+
+/// Median round-trip times in milliseconds between [`REGIONS`] (cloudping.co sample, p50).
+pub const RTT_MS: [[f64; 4]; 4] = [
+    [4.0, 70.0, 211.0, 114.0],
+    [70.0, 1.0, 181.0, 176.0],
+    [211.0, 181.0, 4.0, 322.0],
+    [114.0, 176.0, 322.0, 1.0],
+];
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const SIZE_BUCKETS: &[f64] = &[256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262_144.0];
+const DB_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+const WORKER_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+const PROBE_BUCKETS: &[f64] = &[
+    0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0,
+];
+
+/// Start of simulated time: hosts boot some days before 2026-10-01T00:00:00Z.
+pub const EPOCH: u64 = 1_790_812_800;
+
+/// Options that shape the simulated fleet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FleetOptions {
+    pub seed: u64,
+    /// Number of simulated hosts; each serves the whole catalogue. Above 1, every series gets a
+    /// `host` label.
+    pub scale: usize,
+    /// Series churn: every `interval` seconds, `fraction` of the hosts are replaced by new ones
+    /// (new `host` label values, counters from zero).
+    pub churn: Option<Churn>,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            seed: 1,
+            scale: 1,
+            churn: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Churn {
+    pub interval_secs: u64,
+    pub fraction: f64,
+}
+
+/// A value the page builder receives for one series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Counter(f64),
+    Gauge(f64),
+    Histogram {
+        bounds: &'static [f64],
+        /// Cumulative counts, one per bound (without `+Inf`).
+        cumulative: Vec<u64>,
+        count: u64,
+        sum: f64,
+    },
+}
+
+/// Receives series in page order; [`crate::exposition`] turns them into text.
+pub trait Sink {
+    /// `labels` are sorted by name and include `host` when the fleet has more than one host.
+    fn series(&mut self, family: Fam, labels: &[(&str, &str)], value: Value);
+}
+
+/// One HTTP endpoint of the simulated application.
+struct Endpoint {
+    service: &'static str,
+    method: &'static str,
+    route: &'static str,
+    /// Requests per second at average load.
+    rps: f64,
+    /// Median latency in seconds.
+    median: f64,
+    req_bytes: f64,
+    resp_bytes: f64,
+    /// Status code of the success, client-error and server-error series, with the client-error
+    /// share and the server-error share at average load.
+    codes: [&'static str; 3],
+    client_err: f64,
+    server_err: f64,
+}
+
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        service: "api-gateway",
+        method: "GET",
+        route: "/api/v1/products",
+        rps: 120.0,
+        median: 0.035,
+        req_bytes: 180.0,
+        resp_bytes: 12_000.0,
+        codes: ["200", "404", "500"],
+        client_err: 0.02,
+        server_err: 0.004,
+    },
+    Endpoint {
+        service: "api-gateway",
+        method: "POST",
+        route: "/api/v1/orders",
+        rps: 15.0,
+        median: 0.12,
+        req_bytes: 2_400.0,
+        resp_bytes: 900.0,
+        codes: ["201", "400", "500"],
+        client_err: 0.04,
+        server_err: 0.006,
+    },
+    Endpoint {
+        service: "catalog",
+        method: "GET",
+        route: "/catalog/items/:id",
+        rps: 210.0,
+        median: 0.012,
+        req_bytes: 150.0,
+        resp_bytes: 4_500.0,
+        codes: ["200", "404", "503"],
+        client_err: 0.03,
+        server_err: 0.002,
+    },
+    Endpoint {
+        service: "checkout",
+        method: "POST",
+        route: "/checkout/pay",
+        rps: 8.0,
+        median: 0.25,
+        req_bytes: 1_200.0,
+        resp_bytes: 600.0,
+        codes: ["200", "402", "503"],
+        client_err: 0.05,
+        server_err: 0.01,
+    },
+    Endpoint {
+        service: "auth",
+        method: "POST",
+        route: "/auth/token",
+        rps: 30.0,
+        median: 0.045,
+        req_bytes: 400.0,
+        resp_bytes: 1_100.0,
+        codes: ["200", "401", "500"],
+        client_err: 0.06,
+        server_err: 0.003,
+    },
+];
+
+const CPU_MODES: [&str; 8] = [
+    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+];
+
+/// Busy-mode rates (fraction of a CPU-second per second) for every mode but idle.
+const CPU_RATES: [Rate; 8] = [
+    Rate {
+        a: 0.02,
+        b: 0.10,
+        c: 0.0,
+    },
+    Rate {
+        a: 0.001,
+        b: 0.0,
+        c: 0.0,
+    },
+    Rate {
+        a: 0.01,
+        b: 0.035,
+        c: 0.0,
+    },
+    Rate::ZERO,
+    Rate {
+        a: 0.002,
+        b: 0.004,
+        c: 0.0,
+    },
+    Rate {
+        a: 0.0005,
+        b: 0.0,
+        c: 0.0,
+    },
+    Rate {
+        a: 0.002,
+        b: 0.004,
+        c: 0.0,
+    },
+    Rate {
+        a: 0.0008,
+        b: 0.0,
+        c: 0.002,
+    },
+];
+
+/// A component of a histogram: a counter spread over the buckets by a fixed distribution.
+struct Component {
+    rate: Rate,
+    median: f64,
+    sigma: f64,
+}
+
+/// Cumulative counts, count and sum of a histogram made of `components`.
+fn histogram(
+    bounds: &'static [f64],
+    components: &[Component],
+    ints: &Integrals,
+    series_key: u64,
+    k: u64,
+) -> Value {
+    let mut cumulative = vec![0u64; bounds.len()];
+    let mut count = 0u64;
+    let mut sum = 0.0;
+    for (ci, c) in components.iter().enumerate() {
+        let n = c.rate.counter(ints, series_key ^ mixi(ci), k).floor() as u64;
+        spread_into(&mut cumulative, bounds, n, c.median, c.sigma);
+        count += n;
+        sum += n as f64 * lognormal_mean(c.median, c.sigma);
+    }
+    Value::Histogram {
+        bounds,
+        cumulative,
+        count,
+        sum: round6(sum),
+    }
+}
+
+/// Adds `n` observations, spread over `bounds` by a log-normal, to cumulative counts.
+/// `floor(F(le)·n)` is monotonic in `n` and in `le`, so buckets stay cumulative and monotonic.
+fn spread_into(cumulative: &mut [u64], bounds: &[f64], n: u64, median: f64, sigma: f64) {
+    for (slot, le) in cumulative.iter_mut().zip(bounds) {
+        *slot += (lognormal_cdf(*le, median, sigma) * n as f64).floor() as u64;
+    }
+}
+
+/// A histogram with a known total: `n` observations from one log-normal.
+fn histogram_of(bounds: &'static [f64], n: u64, median: f64, sigma: f64) -> Value {
+    let mut cumulative = vec![0u64; bounds.len()];
+    spread_into(&mut cumulative, bounds, n, median, sigma);
+    Value::Histogram {
+        bounds,
+        cumulative,
+        count: n,
+        sum: round6(n as f64 * lognormal_mean(median, sigma)),
+    }
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn mixi(i: usize) -> u64 {
+    simulate::mix(i as u64 + 1)
+}
+
+/// One simulated host at one instant.
+struct HostState {
+    name: String,
+    load: Load,
+    boot: f64,
+    key: u64,
+    cpus: usize,
+    mem_total: f64,
+}
+
+/// The simulated fleet: a pure function from an instant to the page's values.
+#[derive(Debug, Clone)]
+pub struct Model {
+    opts: FleetOptions,
+    churned: usize,
+}
+
+impl Model {
+    pub fn new(opts: FleetOptions) -> Model {
+        let churned = match opts.churn {
+            Some(c) => ((opts.scale as f64) * c.fraction.clamp(0.0, 1.0)).ceil() as usize,
+            None => 0,
+        };
+        Model { opts, churned }
+    }
+
+    pub fn options(&self) -> FleetOptions {
+        self.opts
+    }
+
+    /// Number of series one page holds.
+    pub fn series_count(&self) -> usize {
+        let mut n = 0;
+        self.emit(EPOCH + 86_400, &mut CountSink(&mut n));
+        n
+    }
+
+    fn host(&self, index: usize, now: f64) -> HostState {
+        let seed = self.opts.seed;
+        let mut r = simulate::rng(seed, 1000 + index as u64);
+        use rand::RngExt;
+        let uptime_days: f64 = r.random_range(1.0..20.0);
+        let cpus = [2usize, 4, 4, 8][r.random_range(0..4usize)];
+        let mem_gib: f64 = [8.0, 16.0, 16.0, 32.0][r.random_range(0..4usize)];
+        let peak: f64 = r.random_range(13.0..16.0);
+        let mut boot = EPOCH as f64 - uptime_days * 86_400.0;
+        let mut name = if self.opts.scale > 1 {
+            format!("host-{index:04}")
+        } else {
+            String::new()
+        };
+        let mut stream = index as u64;
+        if let (Some(churn), true) = (self.opts.churn, index < self.churned) {
+            let interval = churn.interval_secs.max(1) as f64;
+            let generation = (now / interval).floor();
+            boot = generation * interval;
+            name = format!("host-{index:04}-g{generation}");
+            stream = simulate::mix(index as u64 ^ simulate::mix(generation as u64));
+        }
+        HostState {
+            load: Load::seeded(seed, stream, boot, peak),
+            key: key(&[&seed.to_string(), &name, &index.to_string()]),
+            boot,
+            name,
+            cpus,
+            // MemTotal is what the kernel reports: a little under the installed size.
+            mem_total: (mem_gib * 1024.0 * 1024.0 * 1024.0 * 0.9713 / 4096.0).floor() * 4096.0,
+        }
+    }
+
+    /// Sends every series of the page at `now` (Unix seconds, quantised to the second) to `sink`.
+    pub fn emit(&self, now: u64, sink: &mut dyn Sink) {
+        let hosts: Vec<HostState> = (0..self.opts.scale)
+            .map(|i| self.host(i, now as f64))
+            .collect();
+        let at: Vec<(Integrals, f64)> = hosts
+            .iter()
+            .map(|h| {
+                let t = (now as f64 - h.boot).max(0.0);
+                (h.load.integrals(t), h.load.at(t))
+            })
+            .collect();
+        let k = now / simulate::QUANTUM_SECS;
+        let mut e = Emitter {
+            sink,
+            labels: Vec::with_capacity(6),
+        };
+        let groups: [Group; 19] = [
+            http,
+            node_cpu,
+            node_mem_total,
+            node_mem_available,
+            node_disk,
+            node_net_rx,
+            node_net_tx,
+            node_fs_size,
+            node_fs_avail,
+            app_errors,
+            app_db,
+            app_db_connections,
+            app_cache,
+            app_queue,
+            app_worker,
+            app_business,
+            probe_duration,
+            probe_success,
+            probe_failure,
+        ];
+        for (h, (ints, d)) in hosts.iter().zip(&at) {
+            for f in groups {
+                f(&mut e, h, ints, *d, k);
+            }
+        }
+    }
+}
+
+/// Emits one group of families for one host: (emitter, host, integrals, load now, quantum).
+type Group = fn(&mut Emitter, &HostState, &Integrals, f64, u64);
+
+struct CountSink<'a>(&'a mut usize);
+
+impl Sink for CountSink<'_> {
+    fn series(&mut self, _: Fam, _: &[(&str, &str)], value: Value) {
+        *self.0 += match value {
+            Value::Histogram { bounds, .. } => bounds.len() + 3,
+            _ => 1,
+        };
+    }
+}
+
+/// Adds the `host` label and sorts labels before handing a series to the sink.
+struct Emitter<'s> {
+    sink: &'s mut dyn Sink,
+    labels: Vec<(&'static str, String)>,
+}
+
+impl Emitter<'_> {
+    fn put(&mut self, h: &HostState, fam: Fam, labels: &[(&'static str, &str)], value: Value) {
+        self.labels.clear();
+        self.labels
+            .extend(labels.iter().map(|(k, v)| (*k, (*v).to_string())));
+        if !h.name.is_empty() {
+            self.labels.push(("host", h.name.clone()));
+        }
+        self.labels.sort_by(|a, b| a.0.cmp(b.0));
+        let view: Vec<(&str, &str)> = self.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.sink.series(fam, &view, value);
+    }
+}
+
+/// The HTTP families are emitted together: the duration histogram defines the request count that
+/// the counter and the size histograms repeat. The sink groups lines by family.
+fn http(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    for ep in ENDPOINTS {
+        for (ci, code) in ep.codes.iter().enumerate() {
+            let labels = [
+                ("code", *code),
+                ("method", ep.method),
+                ("route", ep.route),
+                ("service", ep.service),
+            ];
+            let comps: Vec<Component> = match ci {
+                0 => {
+                    let ok = ep.rps * (1.0 - ep.client_err - ep.server_err);
+                    vec![
+                        Component {
+                            rate: Rate::linear(ok * 0.97),
+                            median: ep.median,
+                            sigma: 0.45,
+                        },
+                        Component {
+                            rate: Rate::stress(ok * 0.03),
+                            median: ep.median * 7.0,
+                            sigma: 0.6,
+                        },
+                    ]
+                }
+                1 => vec![Component {
+                    rate: Rate::linear(ep.rps * ep.client_err),
+                    median: ep.median * 0.35,
+                    sigma: 0.5,
+                }],
+                _ => vec![Component {
+                    rate: Rate::stress(ep.rps * ep.server_err),
+                    median: ep.median * 12.0,
+                    sigma: 1.1,
+                }],
+            };
+            let skey = h.key ^ key(&[ep.service, ep.method, ep.route, code]);
+            let dur = histogram(LATENCY_BUCKETS, &comps, ints, skey, k);
+            let n = match &dur {
+                Value::Histogram { count, .. } => *count,
+                _ => unreachable!("histogram() returns a histogram"),
+            };
+            e.put(h, Fam::HttpDuration, &labels, dur);
+            e.put(h, Fam::HttpRequests, &labels, Value::Counter(n as f64));
+            let req = if ci == 2 {
+                ep.req_bytes * 1.5
+            } else {
+                ep.req_bytes
+            };
+            e.put(
+                h,
+                Fam::HttpRequestSize,
+                &labels,
+                histogram_of(SIZE_BUCKETS, n, req, 0.8),
+            );
+            let resp = if ci == 0 { ep.resp_bytes } else { 220.0 };
+            e.put(
+                h,
+                Fam::HttpResponseSize,
+                &labels,
+                histogram_of(SIZE_BUCKETS, n, resp, 0.7),
+            );
+        }
+    }
+}
+
+fn node_cpu(e: &mut Emitter, h: &HostState, ints: &Integrals, _d: f64, k: u64) {
+    for cpu in 0..h.cpus {
+        let cpu_s = cpu.to_string();
+        let ckey = h.key ^ key(&["cpu", &cpu_s]);
+        // Each CPU gets its own share of the load: 0.8–1.2 of the host's.
+        let share = 0.8 + 0.4 * unit(ckey, 0);
+        let mut busy = [0.0f64; 8];
+        for (m, rate) in CPU_RATES.iter().enumerate() {
+            if m != 3 {
+                busy[m] = rate.scaled(share).counter(ints, ckey ^ mixi(m), k);
+            }
+        }
+        busy[3] = ints.t - busy.iter().sum::<f64>();
+        for (m, mode) in CPU_MODES.iter().enumerate() {
+            e.put(
+                h,
+                Fam::NodeCpu,
+                &[("cpu", &cpu_s), ("mode", mode)],
+                Value::Counter(round6(busy[m])),
+            );
+        }
+    }
+}
+
+fn node_mem_total(e: &mut Emitter, h: &HostState, _: &Integrals, _: f64, _: u64) {
+    e.put(h, Fam::NodeMemTotal, &[], Value::Gauge(h.mem_total));
+}
+
+fn node_mem_available(e: &mut Emitter, h: &HostState, _: &Integrals, d: f64, k: u64) {
+    let frac = (0.62 - 0.22 * (d - 1.0) + 0.02 * (unit(h.key ^ 11, k) - 0.5)).clamp(0.05, 0.95);
+    let v = (h.mem_total * frac / 4096.0).floor() * 4096.0;
+    e.put(h, Fam::NodeMemAvailable, &[], Value::Gauge(v));
+}
+
+const DISKS: [(&str, Rate); 2] = [
+    (
+        "nvme0n1",
+        Rate {
+            a: 0.01,
+            b: 0.06,
+            c: 0.0,
+        },
+    ),
+    (
+        "nvme1n1",
+        Rate {
+            a: 0.002,
+            b: 0.015,
+            c: 0.02,
+        },
+    ),
+];
+
+fn node_disk(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    for (dev, rate) in DISKS {
+        let v = rate.counter(ints, h.key ^ key(&["disk", dev]), k);
+        e.put(
+            h,
+            Fam::NodeDiskIo,
+            &[("device", dev)],
+            Value::Counter(round6(v)),
+        );
+    }
+}
+
+const NICS: [(&str, f64, f64); 2] = [("eth0", 3.5e6, 5.5e6), ("lo", 4.0e4, 4.0e4)];
+
+fn node_net_rx(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    for (dev, rx, _) in NICS {
+        let rate = Rate {
+            a: rx * 0.05,
+            b: rx,
+            c: 0.0,
+        };
+        let v = rate.counter(ints, h.key ^ key(&["rx", dev]), k).floor();
+        e.put(h, Fam::NodeNetRx, &[("device", dev)], Value::Counter(v));
+    }
+}
+
+fn node_net_tx(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    for (dev, _, tx) in NICS {
+        let rate = Rate {
+            a: tx * 0.05,
+            b: tx,
+            c: 0.0,
+        };
+        let v = rate.counter(ints, h.key ^ key(&["tx", dev]), k).floor();
+        e.put(h, Fam::NodeNetTx, &[("device", dev)], Value::Counter(v));
+    }
+}
+
+/// (device, fstype, mountpoint, size in GiB, fill fraction)
+const FILESYSTEMS: [(&str, &str, &str, f64, f64); 2] = [
+    ("/dev/nvme0n1p1", "ext4", "/", 100.0, 0.42),
+    ("/dev/nvme1n1", "xfs", "/var/lib/data", 500.0, 0.61),
+];
+
+fn fs_labels<'a>(dev: &'a str, fstype: &'a str, mp: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("device", dev),
+        ("device_error", ""),
+        ("fstype", fstype),
+        ("mountpoint", mp),
+    ]
+}
+
+fn fs_size(gib: f64) -> f64 {
+    // Filesystem overhead: the size node_exporter reports is a little under the device.
+    (gib * 1024.0 * 1024.0 * 1024.0 * 0.984 / 4096.0).floor() * 4096.0
+}
+
+fn node_fs_size(e: &mut Emitter, h: &HostState, _: &Integrals, _: f64, _: u64) {
+    for (dev, fstype, mp, gib, _) in FILESYSTEMS {
+        e.put(
+            h,
+            Fam::NodeFsSize,
+            &fs_labels(dev, fstype, mp),
+            Value::Gauge(fs_size(gib)),
+        );
+    }
+}
+
+fn node_fs_avail(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    for (dev, fstype, mp, gib, fill) in FILESYSTEMS {
+        // Logs fill the disk through the day; a nightly clean-up frees it again.
+        let day_phase = ((h.boot + ints.t) / 86_400.0).fract();
+        let used = (fill + 0.06 * day_phase + 0.002 * unit(h.key ^ key(&[dev]), k)).min(0.99);
+        let size = fs_size(gib);
+        let avail = (size * (1.0 - used) / 4096.0).floor() * 4096.0;
+        e.put(
+            h,
+            Fam::NodeFsAvail,
+            &fs_labels(dev, fstype, mp),
+            Value::Gauge(avail),
+        );
+    }
+}
+
+fn app_errors(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    for (kind, c) in [("database", 0.05), ("timeout", 0.12), ("validation", 0.3)] {
+        let v = Rate::stress(c)
+            .counter(ints, h.key ^ key(&["err", kind]), k)
+            .floor();
+        e.put(h, Fam::AppErrors, &[("type", kind)], Value::Counter(v));
+    }
+}
+
+fn app_db(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    for (op, qps, median) in [
+        ("insert", 35.0, 0.004),
+        ("select", 420.0, 0.0018),
+        ("update", 60.0, 0.006),
+    ] {
+        let comps = [
+            Component {
+                rate: Rate::linear(qps),
+                median,
+                sigma: 0.55,
+            },
+            Component {
+                rate: Rate::stress(qps * 0.02),
+                median: median * 20.0,
+                sigma: 0.8,
+            },
+        ];
+        let v = histogram(DB_BUCKETS, &comps, ints, h.key ^ key(&["db", op]), k);
+        e.put(h, Fam::AppDbDuration, &[("operation", op)], v);
+    }
+}
+
+fn app_db_connections(e: &mut Emitter, h: &HostState, _: &Integrals, d: f64, k: u64) {
+    let pool = 50.0;
+    let util = (0.18 * d * d + 0.04 * (unit(h.key ^ 21, k) - 0.5)).clamp(0.02, 1.0);
+    e.put(
+        h,
+        Fam::AppDbConnections,
+        &[("pool", "primary")],
+        Value::Gauge((pool * util).round()),
+    );
+}
+
+fn app_cache(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    for (cache, rps, hit) in [("product", 300.0, 0.92), ("session", 80.0, 0.97)] {
+        let hits = Rate::linear(rps * hit);
+        let misses =
+            Rate::linear(rps * (1.0 - hit) * 0.7).plus(Rate::stress(rps * (1.0 - hit) * 0.3));
+        for (result, rate) in [("hit", hits), ("miss", misses)] {
+            let v = rate
+                .counter(ints, h.key ^ key(&["cache", cache, result]), k)
+                .floor();
+            e.put(
+                h,
+                Fam::AppCache,
+                &[("cache", cache), ("result", result)],
+                Value::Counter(v),
+            );
+        }
+    }
+}
+
+fn app_queue(e: &mut Emitter, h: &HostState, _: &Integrals, d: f64, k: u64) {
+    for (queue, base) in [("emails", 12.0), ("payments", 3.0)] {
+        let noise = 0.6 + 0.8 * unit(h.key ^ key(&["queue", queue]), k);
+        e.put(
+            h,
+            Fam::AppQueue,
+            &[("queue", queue)],
+            Value::Gauge((base * d * d * d * noise).round()),
+        );
+    }
+}
+
+fn app_worker(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    for (task, tps, median) in [("generate_invoice", 2.0, 1.8), ("send_email", 6.0, 0.35)] {
+        let comps = [
+            Component {
+                rate: Rate::linear(tps),
+                median,
+                sigma: 0.5,
+            },
+            Component {
+                rate: Rate::stress(tps * 0.05),
+                median: median * 6.0,
+                sigma: 0.7,
+            },
+        ];
+        let v = histogram(
+            WORKER_BUCKETS,
+            &comps,
+            ints,
+            h.key ^ key(&["task", task]),
+            k,
+        );
+        e.put(h, Fam::AppWorker, &[("task", task)], v);
+    }
+}
+
+fn app_business(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    for (kind, tps) in [("order", 12.0), ("payment", 11.0), ("refund", 0.4)] {
+        for (status, rate) in [
+            ("completed", Rate::linear(tps * 0.98)),
+            ("failed", Rate::stress(tps * 0.02)),
+        ] {
+            let v = rate
+                .counter(ints, h.key ^ key(&["biz", kind, status]), k)
+                .floor();
+            e.put(
+                h,
+                Fam::AppBusiness,
+                &[("status", status), ("type", kind)],
+                Value::Counter(v),
+            );
+        }
+    }
+}
+
+/// One probe every 5 s per ordered pair of regions.
+const PROBE_RATE: f64 = 0.2;
+
+/// Probability that a probe fails: grows with distance.
+fn probe_failure_share(rtt_ms: f64) -> f64 {
+    0.0005 + 0.02 * rtt_ms / 322.0
+}
+
+fn probe_components(rtt_ms: f64) -> [Component; 2] {
+    let ok = PROBE_RATE * (1.0 - probe_failure_share(rtt_ms));
+    let median = rtt_ms / 1000.0;
+    [
+        Component {
+            rate: Rate::constant(ok * 0.9).plus(Rate::linear(ok * 0.08)),
+            median,
+            sigma: 0.06,
+        },
+        Component {
+            rate: Rate::stress(ok * 0.02),
+            median: median * 1.8,
+            sigma: 0.45,
+        },
+    ]
+}
+
+fn each_pair(mut f: impl FnMut(&'static str, &'static str, f64)) {
+    for (i, src) in REGIONS.iter().enumerate() {
+        for (j, dst) in REGIONS.iter().enumerate() {
+            f(src, dst, RTT_MS[i][j]);
+        }
+    }
+}
+
+fn probe_duration(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    each_pair(|src, dst, rtt| {
+        let v = histogram(
+            PROBE_BUCKETS,
+            &probe_components(rtt),
+            ints,
+            h.key ^ key(&["probe", src, dst]),
+            k,
+        );
+        e.put(
+            h,
+            Fam::ProbeDuration,
+            &[("source_region", src), ("target_region", dst)],
+            v,
+        );
+    });
+}
+
+fn probe_success(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    each_pair(|src, dst, rtt| {
+        let comps = probe_components(rtt);
+        let skey = h.key ^ key(&["probe", src, dst]);
+        let n: u64 = comps
+            .iter()
+            .enumerate()
+            .map(|(ci, c)| c.rate.counter(ints, skey ^ mixi(ci), k).floor() as u64)
+            .sum();
+        e.put(
+            h,
+            Fam::ProbeSuccess,
+            &[("source_region", src), ("target_region", dst)],
+            Value::Counter(n as f64),
+        );
+    });
+}
+
+fn probe_failure(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    each_pair(|src, dst, rtt| {
+        let p = probe_failure_share(rtt);
+        let rate = Rate::constant(PROBE_RATE * p * 0.5).plus(Rate::stress(PROBE_RATE * p * 0.5));
+        let v = rate
+            .counter(ints, h.key ^ key(&["probe-fail", src, dst]), k)
+            .floor();
+        e.put(
+            h,
+            Fam::ProbeFailure,
+            &[("source_region", src), ("target_region", dst)],
+            Value::Counter(v),
+        );
+    });
+}
+
+/// The catalogue as Markdown, for `--list-metrics` and `docs/metrics/reference.md`.
+pub fn markdown(model: &Model) -> String {
+    let mut out = String::new();
+    out.push_str("# Metric reference\n\n");
+    out.push_str("Generated by `mock-exporter --list-metrics`; do not edit by hand.\n\n");
+    out.push_str(&format!(
+        "One host serves {} series. With `--scale N` every series also carries a `host` label \
+         and the page holds N times as many.\n\n",
+        Model::new(FleetOptions {
+            scale: 1,
+            churn: None,
+            ..model.options()
+        })
+        .series_count()
+    ));
+    let mut group = "";
+    for f in FAMILIES {
+        if f.group != group {
+            group = f.group;
+            out.push_str(&format!("\n## {group}\n\n"));
+            out.push_str("| name | type | labels | help | model |\n|---|---|---|---|---|\n");
+        }
+        let labels = if f.labels.is_empty() {
+            "—".to_string()
+        } else {
+            f.labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            f.name,
+            f.kind.as_str(),
+            labels,
+            f.help,
+            f.model
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_and_enum_agree() {
+        assert_eq!(
+            FAMILIES[Fam::ProbeFailure as usize].name,
+            "probe_failure_total"
+        );
+        assert_eq!(
+            FAMILIES[Fam::HttpDuration as usize].name,
+            "http_request_duration_seconds"
+        );
+        assert_eq!(FAMILIES.len(), Fam::ProbeFailure as usize + 1);
+    }
+
+    #[test]
+    fn default_fleet_serves_at_least_340_series() {
+        let n = Model::new(FleetOptions::default()).series_count();
+        assert!(n >= 340, "{n}");
+    }
+
+    #[test]
+    fn rtt_table_is_symmetric() {
+        for (i, row) in RTT_MS.iter().enumerate() {
+            for (j, rtt) in row.iter().enumerate() {
+                assert_eq!(*rtt, RTT_MS[j][i]);
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The mock-exporter binary: HTTP endpoints, two exporters agreeing, flags and exit codes.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mock-exporter");
+
+/// A mock-exporter child that is killed when dropped.
+struct Exporter {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(seed: u64) -> Exporter {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(BIN)
+        .args(["--listen", &addr, "--seed", &seed.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let e = Exporter { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&e, "/healthz").is_err() {
+        assert!(Instant::now() < deadline, "exporter did not become ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    e
+}
+
+fn get(e: &Exporter, path: &str) -> Result<(String, String, String), ureq::Error> {
+    let mut resp = ureq::get(&format!("http://{}{path}", e.addr)).call()?;
+    let header = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (ct, time) = (header("content-type"), header("x-mock-exporter-time"));
+    Ok((ct, time, resp.body_mut().read_to_string()?))
+}
+
+#[test]
+fn serves_metrics_with_the_text_format_content_type() {
+    let e = start(1);
+    let (ct, time, body) = get(&e, "/metrics").unwrap();
+    assert_eq!(ct, "text/plain; version=0.0.4");
+    assert!(time.parse::<u64>().unwrap() > 1_700_000_000);
+    assert!(body.contains("# TYPE http_request_duration_seconds histogram"));
+    let (_, _, health) = get(&e, "/healthz").unwrap();
+    assert_eq!(health.trim(), "ok");
+    assert!(matches!(
+        get(&e, "/nope"),
+        Err(ureq::Error::StatusCode(404))
+    ));
+}
+
+#[test]
+fn two_exporters_with_one_seed_serve_the_same_page() {
+    let (a, b) = (start(7), start(7));
+    let c = start(8);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, ta, pa) = get(&a, "/metrics").unwrap();
+        let (_, tb, pb) = get(&b, "/metrics").unwrap();
+        let (_, tc, pc) = get(&c, "/metrics").unwrap();
+        if ta == tb && tb == tc {
+            assert_eq!(pa, pb, "same seed, same second, different pages");
+            assert_ne!(pa, pc, "different seeds, same page");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never caught the three in one second"
+        );
+    }
+}
+
+#[test]
+fn unknown_flag_exits_2_with_usage() {
+    let out = Command::new(BIN).arg("--no-such-flag").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
+    let out = Command::new(BIN).args(["--scale", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn taken_port_exits_1_naming_the_address() {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .args(["--listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("mock-exporter: cannot listen on ") && last.contains(&addr),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_exporter_cleanly() {
+    let mut e = start(1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(e.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = e.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn list_metrics_matches_the_committed_reference() {
+    let out = Command::new(BIN).arg("--list-metrics").output().unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    assert!(generated.contains("| `probe_http_duration_seconds` | histogram |"));
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/metrics/reference.md"
+    ))
+    .expect("docs/metrics/reference.md is generated by `mock-exporter --list-metrics`");
+    assert_eq!(committed, generated, "docs/metrics/reference.md is stale: regenerate it with `cargo run --bin mock-exporter -- --list-metrics > docs/metrics/reference.md`");
+}
