@@ -8,7 +8,12 @@
 //! Each module opens with what it owns.
 
 pub mod catalog;
+pub mod cli;
 pub mod exporter;
 pub mod exposition;
+pub mod render;
 pub mod scrape;
 pub mod simulate;
+pub mod supervise;
+pub mod topology;
+pub mod verify;

@@ -1,1 +1,5 @@
-fn main() {}
+//! labctl: run the remote-write lab natively and prove it end to end.
+
+fn main() -> std::process::ExitCode {
+    remote_write_lab::cli::main()
+}

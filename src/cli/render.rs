@@ -1,0 +1,64 @@
+//! `labctl render`: write the lab's configs and print its command lines, without starting it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{LabArgs, Outcome};
+use crate::render::{self, Storage};
+
+/// Write every config file the lab uses into a folder and print each command line.
+///
+/// Nothing is started. Useful to read what `labctl up` would run, or to check the configs:
+///
+///   $ labctl render --out /tmp/lab-configs
+///   $ promtool check config /tmp/lab-configs/config/prometheus-writer.yml
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
+
+    #[arg(long, value_enum, default_value_t = Storage::Cluster, help_heading = "Lab")]
+    pub storage: Storage,
+
+    #[arg(long, help_heading = "Lab")]
+    pub fast: bool,
+
+    /// Render vmauth's config for versions before v1.84 (basic auth only).
+    #[arg(long, help_heading = "Lab")]
+    pub legacy_vmauth: bool,
+
+    /// Folder to render into (it stands in for the state folder in every path).
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub out: PathBuf,
+}
+
+pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
+    let t = args.lab.topology()?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = std::fs::canonicalize(&args.out)?;
+    let plan = render::plan(
+        &t,
+        &render::Options {
+            storage: args.storage,
+            scrape_interval: t.interval(args.fast),
+            state_dir: out.clone(),
+            vmauth_unauthorized_user: !args.legacy_vmauth,
+            grafana_home: None,
+            dashboards_dir: out.join("dashboards"),
+        },
+    );
+    for c in &plan {
+        for (path, content) in &c.files {
+            if let Some(d) = path.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))?;
+        }
+        println!("{}: {} {}", c.name, c.program, c.args.join(" "));
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,414 @@
+//! `labctl up`: start the lab and keep it running.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use super::{parse_duration, parse_pair, LabArgs, Outcome};
+use crate::render::{self, Component, Kind, Storage};
+use crate::supervise::{self, alive, Binaries, Event, LabState, Supervisor};
+use crate::topology::Topology;
+
+/// Start the whole lab and keep it running until Ctrl-C.
+///
+/// Starts, in order and each ready before the next: mock-exporter, the storage (vmstorage,
+/// vminsert and vmselect ×2, or one victoria-metrics node with --storage single), vmauth, the
+/// Prometheus receiver, one vmagent per region, the Prometheus writer, and Grafana when a
+/// `grafana` binary is on PATH. Each gets its own data folder and log under --state-dir; data
+/// starts empty on every `up` unless --keep-data. A component that dies is reported at once with
+/// the end of its log and restarted (up to 5 times).
+///
+///   $ labctl up
+///   $ labctl up --storage single --fast --detach
+///   $ labctl up --bin vminsert=$HOME/vm/vminsert-prod --port-offset 1000
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
+
+    /// Storage: `cluster` needs vminsert, vmselect and vmstorage on PATH; `single` runs one
+    /// victoria-metrics node (the package most distributions ship).
+    #[arg(long, value_enum, default_value_t = Storage::Cluster, help_heading = "Lab")]
+    pub storage: Storage,
+
+    /// Scrape at lab.toml's fast_scrape_interval (2 s) instead of scrape_interval (15 s).
+    #[arg(long, help_heading = "Lab")]
+    pub fast: bool,
+
+    /// Use this executable for a program, e.g. --bin vmstorage=/opt/vm/vmstorage-prod. Repeatable.
+    #[arg(long = "bin", value_name = "NAME=PATH", value_parser = parse_pair, help_heading = "Lab")]
+    pub bins: Vec<(String, String)>,
+
+    /// Keep the data of the previous run instead of starting empty.
+    #[arg(long, help_heading = "Lab")]
+    pub keep_data: bool,
+
+    /// Start in the background and return once every component is ready; stop with `labctl down`.
+    #[arg(long, help_heading = "Process")]
+    pub detach: bool,
+
+    /// How long a component may take to become ready.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Process")]
+    pub ready_timeout: Duration,
+
+    /// How long stopping waits after SIGTERM before SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Process")]
+    pub stop_timeout: Duration,
+}
+
+/// Set in the environment of the background `labctl up` that `--detach` starts.
+const DETACHED_ENV: &str = "LABCTL_DETACHED";
+
+/// The components to run with their executables, and notes for the user.
+pub struct Prepared {
+    pub topology: Topology,
+    pub components: Vec<(Component, PathBuf)>,
+    pub notes: Vec<String>,
+}
+
+/// Whether this vmauth accepts `unauthorized_user` (its -help mentions -dryRun from the same era).
+fn vmauth_is_modern(path: &Path) -> bool {
+    Command::new(path)
+        .arg("-help")
+        .output()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).to_string()
+                + &String::from_utf8_lossy(&o.stderr);
+            text.contains("-dryRun")
+        })
+        .unwrap_or(false)
+}
+
+fn grafana_home(grafana: &Path) -> Option<PathBuf> {
+    if let Some(h) = std::env::var_os("GRAFANA_HOME") {
+        return Some(PathBuf::from(h));
+    }
+    let real = std::fs::canonicalize(grafana).ok()?;
+    let candidates = [
+        real.parent()?.parent()?.join("share/grafana"),
+        PathBuf::from("/usr/share/grafana"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.join("public").is_dir() || p.join("conf").is_dir())
+}
+
+/// Resolves every program the lab needs, failing with one message that lists what is missing.
+pub fn prepare(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Prepared> {
+    let topology = args.lab.topology()?;
+    let overrides: BTreeMap<String, PathBuf> = args
+        .bins
+        .iter()
+        .map(|(k, v)| (k.clone(), PathBuf::from(v)))
+        .collect();
+    for (name, path) in &overrides {
+        if !path.is_file() {
+            bail!("--bin {name}={}: no such file", path.display());
+        }
+    }
+    let bins = Binaries::from_env(overrides);
+    let mut notes = Vec::new();
+    let grafana = bins.find("grafana");
+    let grafana_home = match &grafana {
+        Some(g) => match grafana_home(g) {
+            Some(h) => Some(h),
+            None => {
+                notes.push(format!(
+                    "grafana: found {} but not its home (public/ assets); set GRAFANA_HOME; skipped",
+                    g.display()
+                ));
+                None
+            }
+        },
+        None => {
+            notes.push(
+                "grafana: not on PATH, skipped (`nix run` supplies it, or install Grafana)".into(),
+            );
+            None
+        }
+    };
+    let modern_vmauth = bins
+        .find("vmauth")
+        .map(|p| vmauth_is_modern(&p))
+        .unwrap_or(true);
+    if !modern_vmauth {
+        notes.push(format!(
+            "vmauth: this version predates unauthorized_user; queries through vmauth need basic auth {}:{}",
+            topology.vmauth.username, topology.vmauth.password
+        ));
+    }
+    let dashboards_dir = std::fs::canonicalize(
+        args.lab
+            .lab
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("grafana/dashboards"),
+    )
+    .unwrap_or_else(|_| PathBuf::from("grafana/dashboards"));
+    let plan = render::plan(
+        &topology,
+        &render::Options {
+            storage: args.storage,
+            scrape_interval: topology.interval(args.fast),
+            state_dir: state_dir.to_path_buf(),
+            vmauth_unauthorized_user: modern_vmauth,
+            grafana_home,
+            dashboards_dir,
+        },
+    );
+    let mut missing: Vec<String> = Vec::new();
+    let mut components = Vec::new();
+    for c in plan {
+        match bins.find(&c.program) {
+            Some(p) => components.push((c, p)),
+            None => {
+                if !missing.contains(&c.program) {
+                    missing.push(c.program.clone());
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let mut msg = format!(
+            "cannot start the lab: not found on PATH: {}\n",
+            missing.join(", ")
+        );
+        for m in &missing {
+            let how = match m.as_str() {
+                "vminsert" | "vmselect" | "vmstorage" => {
+                    "VictoriaMetrics cluster; no distribution packages it: `nix run` supplies it, \
+                     `--storage single` does without it, or pass upstream's -cluster binaries with --bin NAME=PATH"
+                }
+                "victoria-metrics" | "vmagent" | "vmauth" => {
+                    "VictoriaMetrics: `apt install victoria-metrics` (Debian, Ubuntu) or `nix run`"
+                }
+                "prometheus" => "`apt install prometheus` (Debian, Ubuntu) or `nix run`",
+                "mock-exporter" => "build it: `cargo build --release` (labctl looks beside itself first)",
+                _ => "install it, or pass --bin NAME=PATH",
+            };
+            msg += &format!("  {m}: {how}\n");
+        }
+        bail!("{}", msg.trim_end());
+    }
+    Ok(Prepared {
+        topology,
+        components,
+        notes,
+    })
+}
+
+pub fn run(args: UpArgs) -> anyhow::Result<Outcome> {
+    let state_dir = args.lab.state_dir()?;
+    if let Ok(state) = LabState::load(&state_dir) {
+        if alive(state.supervisor_pid) && state.supervisor_pid != std::process::id() {
+            bail!(
+                "a lab is already running from {} (labctl pid {}): `labctl down` first, or use another --state-dir and --port-offset",
+                state_dir.display(),
+                state.supervisor_pid
+            );
+        }
+        // A stale state file from a lab that was killed: stop whatever it left behind.
+        let pids: Vec<u32> = state.components.iter().filter_map(|c| c.pid).collect();
+        supervise::stop_groups(&pids, args.stop_timeout);
+        let _ = std::fs::remove_file(LabState::path(&state_dir));
+    }
+    if args.detach {
+        return detach(&args, &state_dir);
+    }
+    let prepared = prepare(&args, &state_dir)?;
+    if !args.keep_data {
+        for d in ["data", "config"] {
+            let p = state_dir.join(d);
+            if p.exists() {
+                std::fs::remove_dir_all(&p).with_context(|| format!("clearing {}", p.display()))?;
+            }
+        }
+    }
+    let listen = prepared.topology.listen_address.clone();
+    let plan: Vec<Component> = prepared.components.iter().map(|(c, _)| c.clone()).collect();
+    supervise::check_ports(&plan, &listen)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let storage = args.storage.as_str();
+    let interval = prepared.topology.interval(args.fast);
+    println!(
+        "starting the lab from {} ({} storage, scrape every {}, state in {})",
+        args.lab.lab.display(),
+        storage,
+        render::prom_duration(interval),
+        state_dir.display()
+    );
+    for n in &prepared.notes {
+        println!("  note: {n}");
+    }
+    let mut sup = Supervisor::new(
+        &state_dir,
+        prepared.components,
+        storage,
+        prepared.notes.clone(),
+    )?;
+    sup.ready_timeout = args.ready_timeout;
+    sup.stop_timeout = args.stop_timeout;
+    let t0 = Instant::now();
+    sup.start_all(&mut print_event)?;
+    println!("lab ready in {:.1}s", t0.elapsed().as_secs_f64());
+    print!(
+        "{}",
+        summary(
+            &prepared.topology,
+            args.storage,
+            &plan,
+            &verify_command(&args)
+        )
+    );
+    let _ = std::io::stdout().flush();
+
+    while !stop.load(Ordering::Relaxed) {
+        sup.watch(&mut print_event)?;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    println!("stopping the lab…");
+    sup.stop_all();
+    println!("stopped");
+    Ok(Outcome::Ok)
+}
+
+fn print_event(e: Event) {
+    match e {
+        Event::Starting { name, port } => {
+            print!("  {name:<24} :{port:<6} starting… ");
+            let _ = std::io::stdout().flush();
+        }
+        Event::Ready { after, .. } => println!("ready in {:.1}s", after.as_secs_f64()),
+        Event::Died {
+            name,
+            status,
+            log,
+            tail,
+        } => {
+            eprintln!(
+                "labctl: {name} exited ({status}); the end of {}:",
+                log.display()
+            );
+            for l in tail.lines() {
+                eprintln!("    {l}");
+            }
+        }
+        Event::Restarted { name, restarts } => {
+            eprintln!("labctl: restarted {name} (restart {restarts})")
+        }
+        Event::GaveUp { name, restarts } => {
+            eprintln!("labctl: {name} keeps dying; gave up after {restarts} restarts (see `labctl logs {name}`)")
+        }
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// Where to find things once the lab is up.
+pub fn summary(t: &Topology, storage: Storage, plan: &[Component], verify: &str) -> String {
+    let mut s = String::new();
+    if plan.iter().any(|c| c.kind == Kind::Grafana) {
+        s += &format!(
+            "  Grafana               {}  (admin / admin)\n",
+            render::http_url(t, t.grafana.port)
+        );
+    }
+    s += &format!(
+        "  VictoriaMetrics       {}  (through vmauth; user {} / {})\n",
+        render::query_url(t, storage),
+        t.vmauth.username,
+        t.vmauth.password
+    );
+    s += &format!("  Prometheus writer     {}\n", render::writer_url(t));
+    s += &format!("  Prometheus receiver   {}\n", render::receiver_url(t));
+    s += &format!("  mock-exporter         {}\n", render::exporter_url(t));
+    s += &format!("check it end to end:   {verify}\n");
+    s
+}
+
+/// The `labctl verify` command line that matches this `labctl up`.
+fn verify_command(args: &UpArgs) -> String {
+    let mut v = String::from("labctl verify --wait 60s");
+    if args.lab.lab != Path::new("lab.toml") {
+        v += &format!(" --lab {}", args.lab.lab.display());
+    }
+    if args.lab.port_offset != 0 {
+        v += &format!(" --port-offset {}", args.lab.port_offset);
+    }
+    if args.fast {
+        v += " --fast";
+    }
+    if args.storage == Storage::Single {
+        v += " --storage single";
+    }
+    v
+}
+
+/// Starts `labctl up` again in the background and follows its log until the lab is ready.
+fn detach(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Outcome> {
+    // Fail fast in the foreground on what can be checked without starting anything.
+    let prepared = prepare(args, state_dir)?;
+    let plan: Vec<Component> = prepared.components.iter().map(|(c, _)| c.clone()).collect();
+    supervise::check_ports(&plan, &prepared.topology.listen_address)?;
+    let log_path = state_dir.join("labctl.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let argv: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--detach")
+        .collect();
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(&argv)
+        .env(DETACHED_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting labctl in the background")?;
+    let mut follower = std::fs::File::open(&log_path)?;
+    let mut shown = 0u64;
+    let deadline = Instant::now() + args.ready_timeout * (plan.len() as u32).max(1);
+    loop {
+        let _ = follower.seek(SeekFrom::Start(shown));
+        let mut buf = String::new();
+        let _ = follower.read_to_string(&mut buf);
+        shown += buf.len() as u64;
+        print!("{buf}");
+        let _ = std::io::stdout().flush();
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the background labctl exited ({status}) before the lab was ready (log: {})",
+                log_path.display()
+            );
+        }
+        if LabState::load(state_dir).map(|s| s.ready).unwrap_or(false)
+            && buf.contains("check it end to end")
+        {
+            println!(
+                "running in the background (labctl pid {}); stop it with `labctl down`",
+                child.id()
+            );
+            return Ok(Outcome::Ok);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the lab was not ready in time (log: {})",
+                log_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,364 @@
+//! labctl end to end: start the lab from real binaries, verify it, stop it, leave nothing behind.
+//!
+//! The single-node variant always runs (Debian's `prometheus` and `victoria-metrics` packages
+//! are enough). The cluster variant runs wherever vminsert, vmselect and vmstorage are on PATH
+//! and otherwise prints one line saying it was skipped and why.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const LABCTL: &str = env!("CARGO_BIN_EXE_labctl");
+const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/lab.toml");
+
+fn labctl(args: &[&str]) -> Output {
+    Command::new(LABCTL)
+        .args(args)
+        .env("LABCTL_LAB", LAB)
+        .output()
+        .expect("running labctl")
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+}
+
+fn on_path(program: &str) -> bool {
+    remote_write_lab::supervise::find_on_path(program).is_some()
+}
+
+/// A port offset at which every port of the lab is free.
+fn free_offset(start: u16) -> u16 {
+    let t = remote_write_lab::topology::Topology::load(Path::new(LAB)).unwrap();
+    (0..40)
+        .map(|i| start + i * 1000 + (std::process::id() % 97) as u16)
+        .find(|off| {
+            t.ports()
+                .iter()
+                .all(|(_, p)| TcpListener::bind(("127.0.0.1", p + off)).is_ok())
+        })
+        .expect("no free port offset")
+}
+
+/// Stops the lab even when an assertion fails halfway.
+struct Lab {
+    state: PathBuf,
+    offset: String,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = labctl(&[
+            "down",
+            "--state-dir",
+            self.state.to_str().unwrap(),
+            "--port-offset",
+            &self.offset,
+        ]);
+    }
+}
+
+fn end_to_end(storage: &str, start: u16) {
+    let dir = tempdir(storage);
+    let state = dir.join("state");
+    let offset = free_offset(start).to_string();
+    let lab = Lab {
+        state: state.clone(),
+        offset: offset.clone(),
+    };
+    let s = state.to_str().unwrap();
+    let common = ["--state-dir", s, "--port-offset", &offset];
+
+    let up = labctl(
+        &[
+            &["up", "--detach", "--fast", "--storage", storage][..],
+            &common,
+        ]
+        .concat(),
+    );
+    assert!(up.status.success(), "labctl up failed:\n{}", text(&up));
+    assert!(text(&up).contains("lab ready in"), "{}", text(&up));
+
+    let status = labctl(&[&["status", "--json"][..], &common].concat());
+    assert!(status.status.success(), "status:\n{}", text(&status));
+    let st: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let pids: Vec<u32> = st["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["pid"].as_u64().unwrap() as u32)
+        .collect();
+    let expected = if storage == "cluster" { 14 } else { 9 };
+    assert!(pids.len() >= expected, "{} components", pids.len());
+
+    let verify = labctl(
+        &[
+            &[
+                "verify",
+                "--wait",
+                "90s",
+                "--fast",
+                "--json",
+                "--storage",
+                storage,
+            ][..],
+            &common,
+        ]
+        .concat(),
+    );
+    let report: Value = serde_json::from_slice(&verify.stdout)
+        .unwrap_or_else(|e| panic!("verify printed no JSON ({e}):\n{}", text(&verify)));
+    let table = serde_json::to_string_pretty(&report["checks"]).unwrap();
+    assert!(verify.status.success(), "verify failed:\n{table}");
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 6);
+    for c in checks {
+        let id = c["id"].as_u64().unwrap();
+        let status = c["status"].as_str().unwrap();
+        if storage == "single" && id == 5 {
+            // The cluster-only check says it was skipped and why; nothing else may skip.
+            assert_eq!(status, "skip", "{table}");
+            assert!(
+                c["detail"].as_str().unwrap().contains("single-node"),
+                "{table}"
+            );
+        } else {
+            assert_eq!(status, "pass", "check {id}:\n{table}");
+        }
+    }
+    let _ = std::io::stderr().write_all(
+        format!(
+            "lab e2e ({storage}): green {:.1}s after `labctl up` returned\n",
+            report["seconds"].as_f64().unwrap_or(0.0)
+        )
+        .as_bytes(),
+    );
+
+    let down = labctl(&[&["down"][..], &common].concat());
+    assert!(down.status.success(), "{}", text(&down));
+    for pid in pids {
+        assert!(
+            !remote_write_lab::supervise::alive(pid),
+            "process {pid} survived labctl down"
+        );
+    }
+    assert!(!state.join("state.json").exists());
+    drop(lab);
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rwlab-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn single_node_lab_comes_up_verifies_and_goes_down() {
+    for p in ["prometheus", "vmagent", "vmauth", "victoria-metrics"] {
+        assert!(
+            on_path(p),
+            "{p} not on PATH: install Debian's `prometheus` and `victoria-metrics` (.ci/run does)"
+        );
+    }
+    end_to_end("single", 20000);
+}
+
+#[test]
+fn cluster_lab_comes_up_verifies_and_goes_down() {
+    let missing: Vec<&str> = ["vminsert", "vmselect", "vmstorage"]
+        .into_iter()
+        .filter(|p| !on_path(p))
+        .collect();
+    if !missing.is_empty() {
+        // Written to stderr directly, so it shows even though the test harness captures output.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED cluster end-to-end test: {} not on PATH (VictoriaMetrics v1.150.0-cluster binaries; `nix develop` provides them)",
+            missing.join(", ")
+        );
+        return;
+    }
+    end_to_end("cluster", 40000);
+}
+
+#[test]
+fn up_without_cluster_binaries_lists_each_and_how_to_get_it() {
+    // A PATH with everything but the cluster binaries.
+    let bin = tempdir("path").join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for p in ["prometheus", "vmagent", "vmauth", "victoria-metrics"] {
+        if let Some(real) = remote_write_lab::supervise::find_on_path(p) {
+            std::os::unix::fs::symlink(real, bin.join(p)).unwrap();
+        }
+    }
+    let state = tempdir("missing");
+    let out = Command::new(LABCTL)
+        .args([
+            "up",
+            "--storage",
+            "cluster",
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+        .env("LABCTL_LAB", LAB)
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = text(&out);
+    assert!(
+        err.contains("not found on PATH: vmstorage, vminsert, vmselect"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--storage single")
+            && err.contains("nix run")
+            && err.contains("--bin NAME=PATH"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rendered_configs_pass_promtool_and_vmagent_dry_run() {
+    for storage in ["cluster", "single"] {
+        for fast in [false, true] {
+            let out = tempdir(&format!("render-{storage}-{fast}"));
+            let mut args = vec![
+                "render",
+                "--storage",
+                storage,
+                "--legacy-vmauth",
+                "--out",
+                out.to_str().unwrap(),
+            ];
+            if fast {
+                args.push("--fast");
+            }
+            let r = labctl(&args);
+            assert!(r.status.success(), "{}", text(&r));
+            let conf = out.join("config");
+            for f in ["prometheus-writer.yml", "prometheus-receiver.yml"] {
+                let c = Command::new("promtool")
+                    .args(["check", "config"])
+                    .arg(conf.join(f))
+                    .output()
+                    .unwrap();
+                assert!(
+                    c.status.success(),
+                    "promtool check config {f}:\n{}",
+                    text(&c)
+                );
+            }
+            for region in ["us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"] {
+                let f = conf.join(format!("vmagent-{region}.yml"));
+                let c = Command::new("vmagent")
+                    .arg("-dryRun")
+                    .arg(format!("-promscrape.config={}", f.display()))
+                    .output()
+                    .unwrap();
+                assert!(
+                    c.status.success(),
+                    "vmagent -dryRun {}:\n{}",
+                    f.display(),
+                    text(&c)
+                );
+            }
+            check_vmauth_config(&conf.join("vmauth.yml"));
+        }
+    }
+}
+
+/// vmauth -dryRun where this vmauth has it; otherwise start it with the config and ask /health.
+fn check_vmauth_config(path: &Path) {
+    let help = Command::new("vmauth").arg("-help").output().unwrap();
+    if text(&help).contains("-dryRun") {
+        let c = Command::new("vmauth")
+            .arg("-dryRun")
+            .arg(format!("-auth.config={}", path.display()))
+            .output()
+            .unwrap();
+        assert!(c.status.success(), "vmauth -dryRun:\n{}", text(&c));
+        return;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new("vmauth")
+        .arg(format!("-auth.config={}", path.display()))
+        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+            panic!("vmauth rejected {} ({status}):\n{err}", path.display());
+        }
+        if ureq::get(&format!("http://127.0.0.1:{port}/health"))
+            .call()
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "vmauth never became healthy"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn bad_lab_file_fails_with_the_field_named() {
+    let dir = tempdir("bad");
+    let good = std::fs::read_to_string(LAB).unwrap();
+    for (bad, want) in [
+        (
+            good.replacen("vminsert = \"vminsert-2\"", "vminsert = \"vminsert-7\"", 1),
+            "region[1].vminsert",
+        ),
+        (
+            good.replace("port = 9091", "port = 9092"),
+            "prometheus.receiver.port",
+        ),
+        (good.replace("seed = 1\n", ""), "missing field `seed`"),
+    ] {
+        let f = dir.join("lab.toml");
+        std::fs::write(&f, bad).unwrap();
+        let out = Command::new(LABCTL)
+            .args([
+                "render",
+                "--lab",
+                f.to_str().unwrap(),
+                "--out",
+                dir.join("out").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("labctl: ") && err.contains(want), "{err}");
+    }
+}
+
+#[test]
+fn verify_against_nothing_fails_fast_with_exit_1() {
+    let out = labctl(&["verify", "--storage", "single", "--port-offset", "50001"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("0 passed, 5 failed, 1 skipped"),
+        "{}",
+        text(&out)
+    );
+}
