@@ -583,7 +583,7 @@ pub fn run(e: &Endpoints) -> Vec<Check> {
             let mut ids: Vec<&scrape::Series> = series.iter().collect();
             ids.sort_by_key(|s| s.id());
             let step = (ids.len() / 20).max(1);
-            let at = (now_secs() - 3.0 * e.scrape_interval.as_secs_f64() - 2.0).floor();
+            let at = (now_secs() - 2.0 * e.scrape_interval.as_secs_f64() - 1.0).floor();
             let lookback = format!("{}s", (e.scrape_interval.as_secs() * 4).max(60));
             let mut compared = 0;
             let mut mismatches = Vec::new();
