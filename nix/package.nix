@@ -1,0 +1,49 @@
+# mock-exporter and labctl, built from this repository with the Cargo.lock it carries (every
+# dependency comes from crates.io, so no hash is needed).
+{
+  lib,
+  rustPlatform,
+  prometheus,
+  victoriametrics,
+}: let
+  manifest = (builtins.fromTOML (builtins.readFile ../Cargo.toml)).package;
+in
+  rustPlatform.buildRustPackage {
+    pname = manifest.name;
+    inherit (manifest) version;
+
+    src = lib.fileset.toSource {
+      root = ../.;
+      fileset = lib.fileset.unions [
+        ../Cargo.toml
+        ../Cargo.lock
+        ../src
+        ../tests
+        ../benches
+        ../bench
+        ../lab.toml
+        ../docs/metrics/reference.md
+        ../nix
+      ];
+    };
+
+    cargoLock.lockFile = ../Cargo.lock;
+
+    # The tests start a single-node lab from these (promtool, vmagent, vmauth, victoria-metrics).
+    nativeCheckInputs = [prometheus victoriametrics];
+    # Tests that need nix-instantiate run in `nix flake check`'s nix-lib check and in CI instead.
+    checkFlags = ["--skip=nix_"];
+    __darwinAllowLocalNetworking = true;
+
+    postInstall = ''
+      install -Dm644 lab.toml $out/share/remote-write-lab/lab.toml
+    '';
+
+    meta = {
+      description = "A native lab for Prometheus remote write into a VictoriaMetrics cluster: mock-exporter and labctl";
+      homepage = "https://github.com/remote-write-lab/remote-write-lab";
+      license = lib.licenses.asl20;
+      mainProgram = "labctl";
+      platforms = lib.platforms.unix;
+    };
+  }

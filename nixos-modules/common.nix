@@ -1,0 +1,69 @@
+# What the lab's service modules share: unit hardening and the options every instance has.
+{lib}: {
+  # The hardening of nixpkgs' services.victoriametrics unit
+  # (nixos/modules/services/databases/victoriametrics.nix).
+  hardening = {
+    DynamicUser = true;
+    Restart = "on-failure";
+    RestartSec = 1;
+    DeviceAllow = ["/dev/null rw"];
+    DevicePolicy = "strict";
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    NoNewPrivileges = true;
+    PrivateDevices = true;
+    PrivateTmp = true;
+    PrivateUsers = true;
+    ProtectClock = true;
+    ProtectControlGroups = true;
+    ProtectHome = true;
+    ProtectHostname = true;
+    ProtectKernelLogs = true;
+    ProtectKernelModules = true;
+    ProtectKernelTunables = true;
+    ProtectProc = "invisible";
+    ProtectSystem = "full";
+    RemoveIPC = true;
+    RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    SystemCallArchitectures = "native";
+    SystemCallFilter = ["@system-service" "~@privileged" "mincore"];
+    LimitNOFILE = 1048576;
+  };
+
+  # Options of every instance: enable, listen address, extra arguments, firewall.
+  instanceOptions = what: {
+    enable = lib.mkEnableOption "this ${what} instance" // {default = true;};
+    listenAddress = lib.mkOption {
+      type = lib.types.str;
+      default = "127.0.0.1";
+      example = "0.0.0.0";
+      description = "Address the ${what} listens on.";
+    };
+    extraArgs = lib.mkOption {
+      type = lib.types.listOf lib.types.str;
+      default = [];
+      example = ["-loggerLevel=WARN"];
+      description = "Extra command-line arguments, appended last.";
+    };
+    openFirewall = lib.mkOption {
+      type = lib.types.bool;
+      default = false;
+      description = "Whether to open the ${what}'s ports in the firewall.";
+    };
+  };
+
+  # `host:port` for a listen address.
+  addr = host: port: "${host}:${toString port}";
+
+  # A unit that starts after the network and is wanted by multi-user.target.
+  unit = description: extra:
+    {
+      inherit description;
+      wantedBy = ["multi-user.target"];
+      after = ["network.target"];
+    }
+    // extra;
+}

@@ -1,0 +1,13 @@
+# Every module of the lab. Import this (or the flake's nixosModules.default) into a NixOS
+# configuration and set services.rwlab.lab.enable, or configure components one by one.
+{
+  imports = [
+    ./firewall.nix
+    ./mock-exporter.nix
+    ./victoriametrics-cluster.nix
+    ./vmagents.nix
+    ./prometheus-pair.nix
+    ./grafana-lab.nix
+    ./lab.nix
+  ];
+}

@@ -1,0 +1,52 @@
+# The lab's mock exporter: realistic, deterministic metrics on /metrics.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}: let
+  cfg = config.services.rwlab.mockExporter;
+  common = import ./common.nix {inherit lib;};
+in {
+  options.services.rwlab.mockExporter =
+    {
+      enable = lib.mkEnableOption "the lab's mock exporter (realistic, deterministic Prometheus metrics)";
+      package = lib.mkPackageOption pkgs "remote-write-lab" {};
+      port = lib.mkOption {
+        type = lib.types.port;
+        default = 2112;
+        description = "Port of /metrics and /healthz.";
+      };
+      seed = lib.mkOption {
+        type = lib.types.ints.unsigned;
+        default = 1;
+        description = "Seed of every value: exporters with one seed serve the same page at the same second.";
+      };
+      scale = lib.mkOption {
+        type = lib.types.ints.positive;
+        default = 1;
+        description = "Number of simulated hosts; about 112 give 100,000 series.";
+      };
+    }
+    // builtins.removeAttrs (common.instanceOptions "mock exporter") ["enable"];
+
+  config = lib.mkIf cfg.enable {
+    systemd.services.rwlab-mock-exporter = common.unit "remote-write-lab mock exporter" {
+      serviceConfig =
+        common.hardening
+        // {
+          ExecStart = lib.escapeShellArgs ([
+              (lib.getExe' cfg.package "mock-exporter")
+              "--listen"
+              (common.addr cfg.listenAddress cfg.port)
+              "--seed"
+              (toString cfg.seed)
+              "--scale"
+              (toString cfg.scale)
+            ]
+            ++ cfg.extraArgs);
+        };
+    };
+    services.rwlab.openPorts = lib.mkIf cfg.openFirewall [cfg.port];
+  };
+}

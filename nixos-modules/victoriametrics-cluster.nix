@@ -1,0 +1,290 @@
+# The VictoriaMetrics cluster: vmstorage, vminsert, vmselect and vmauth, any number of named
+# instances of each on one host, and single nodes (vmsingle) for the lab's single-node storage.
+# nixpkgs has modules for one single node and one vmagent per host only.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}: let
+  inherit (lib) types mkOption;
+  common = import ./common.nix {inherit lib;};
+  cfg = config.services.rwlab;
+  settingsFormat = pkgs.formats.yaml {};
+  enabled = lib.filterAttrs (_: i: i.enable);
+
+  clusterPackage = lib.mkPackageOption pkgs "victoriametrics-cluster" {
+    extraDescription = "Built from upstream's -cluster tag: nixpkgs' victoriametrics has no cluster binaries.";
+  };
+
+  storageNodesOption = rpc:
+    mkOption {
+      type = types.listOf types.str;
+      example = ["storage1:${rpc}" "storage2:${rpc}"];
+      description = "vmstorage nodes as host:port of their ${
+        if rpc == "8400"
+        then "-vminsertAddr"
+        else "-vmselectAddr"
+      }.";
+    };
+
+  vmstorageModule = {name, ...}: {
+    options =
+      common.instanceOptions "vmstorage"
+      // {
+        package = clusterPackage;
+        httpPort = mkOption {
+          type = types.port;
+          default = 8482;
+          description = "HTTP port (/metrics, /health) of vmstorage ${name}.";
+        };
+        vminsertPort = mkOption {
+          type = types.port;
+          default = 8400;
+          description = "Port vminserts connect to (-vminsertAddr).";
+        };
+        vmselectPort = mkOption {
+          type = types.port;
+          default = 8401;
+          description = "Port vmselects connect to (-vmselectAddr).";
+        };
+        retentionPeriod = mkOption {
+          type = types.str;
+          default = "1d";
+          example = "15d";
+          description = "How long samples are kept (-retentionPeriod; at least 1d).";
+        };
+      };
+  };
+
+  vminsertModule = {name, ...}: {
+    options =
+      common.instanceOptions "vminsert"
+      // {
+        package = clusterPackage;
+        port = mkOption {
+          type = types.port;
+          default = 8480;
+          description = "HTTP port of vminsert ${name}; remote write goes to /insert/<tenant>/prometheus/api/v1/write.";
+        };
+        storageNodes = storageNodesOption "8400";
+        replicationFactor = mkOption {
+          type = types.ints.positive;
+          default = 1;
+          description = "Copies of each sample, on distinct vmstorage nodes (-replicationFactor).";
+        };
+      };
+  };
+
+  vmselectModule = {name, ...}: {
+    options =
+      common.instanceOptions "vmselect"
+      // {
+        package = clusterPackage;
+        port = mkOption {
+          type = types.port;
+          default = 8481;
+          description = "HTTP port of vmselect ${name}; queries go to /select/<tenant>/prometheus.";
+        };
+        storageNodes = storageNodesOption "8401";
+        latencyOffset = mkOption {
+          type = types.str;
+          default = "1s";
+          description = "-search.latencyOffset: samples younger than this are hidden from queries (upstream default 30s).";
+        };
+      };
+  };
+
+  vmsingleModule = {name, ...}: {
+    options =
+      common.instanceOptions "victoria-metrics single node"
+      // {
+        package = lib.mkPackageOption pkgs "victoriametrics" {};
+        port = mkOption {
+          type = types.port;
+          default = 8428;
+          description = "HTTP port of single node ${name}; remote write goes to /api/v1/write.";
+        };
+        retentionPeriod = mkOption {
+          type = types.str;
+          default = "1d";
+          description = "How long samples are kept (-retentionPeriod).";
+        };
+        latencyOffset = mkOption {
+          type = types.str;
+          default = "1s";
+          description = "-search.latencyOffset: samples younger than this are hidden from queries (upstream default 30s).";
+        };
+      };
+  };
+
+  vmauthModule = {name, ...}: {
+    options =
+      common.instanceOptions "vmauth"
+      // {
+        package = lib.mkPackageOption pkgs "victoriametrics" {};
+        port = mkOption {
+          type = types.port;
+          default = 8427;
+          description = "HTTP port of vmauth ${name}.";
+        };
+        settings = mkOption {
+          type = types.submodule {freeformType = settingsFormat.type;};
+          default = {};
+          description = ''
+            vmauth's -auth.config, checked with `vmauth -dryRun` at build time. See
+            <https://docs.victoriametrics.com/victoriametrics/vmauth/>.
+          '';
+        };
+      };
+  };
+
+  exe = pkg: program: lib.getExe' pkg program;
+
+  vmstorageUnit = name: i:
+    common.unit "VictoriaMetrics vmstorage ${name}" {
+      serviceConfig =
+        common.hardening
+        // {
+          StateDirectory = "rwlab/${name}";
+          ExecStart = lib.escapeShellArgs ([
+              (exe i.package "vmstorage")
+              "-storageDataPath=/var/lib/rwlab/${name}"
+              "-httpListenAddr=${common.addr i.listenAddress i.httpPort}"
+              "-vminsertAddr=${common.addr i.listenAddress i.vminsertPort}"
+              "-vmselectAddr=${common.addr i.listenAddress i.vmselectPort}"
+              "-retentionPeriod=${i.retentionPeriod}"
+            ]
+            ++ i.extraArgs);
+        };
+    };
+
+  vminsertUnit = name: i:
+    common.unit "VictoriaMetrics vminsert ${name}" {
+      serviceConfig =
+        common.hardening
+        // {
+          ExecStart = lib.escapeShellArgs ([
+              (exe i.package "vminsert")
+              "-httpListenAddr=${common.addr i.listenAddress i.port}"
+              "-storageNode=${lib.concatStringsSep "," i.storageNodes}"
+              "-replicationFactor=${toString i.replicationFactor}"
+            ]
+            ++ i.extraArgs);
+        };
+    };
+
+  vmselectUnit = name: i:
+    common.unit "VictoriaMetrics vmselect ${name}" {
+      serviceConfig =
+        common.hardening
+        // {
+          StateDirectory = "rwlab/${name}";
+          ExecStart = lib.escapeShellArgs ([
+              (exe i.package "vmselect")
+              "-httpListenAddr=${common.addr i.listenAddress i.port}"
+              "-storageNode=${lib.concatStringsSep "," i.storageNodes}"
+              "-cacheDataPath=/var/lib/rwlab/${name}"
+              "-search.latencyOffset=${i.latencyOffset}"
+            ]
+            ++ i.extraArgs);
+        };
+    };
+
+  vmsingleUnit = name: i:
+    common.unit "VictoriaMetrics single node ${name}" {
+      serviceConfig =
+        common.hardening
+        // {
+          StateDirectory = "rwlab/${name}";
+          ExecStart = lib.escapeShellArgs ([
+              (exe i.package "victoria-metrics")
+              "-storageDataPath=/var/lib/rwlab/${name}"
+              "-httpListenAddr=${common.addr i.listenAddress i.port}"
+              "-retentionPeriod=${i.retentionPeriod}"
+              "-search.latencyOffset=${i.latencyOffset}"
+            ]
+            ++ i.extraArgs);
+        };
+    };
+
+  vmauthUnit = name: i: let
+    file = settingsFormat.generate "${name}-auth.yml" i.settings;
+    checked = pkgs.runCommand "${name}-auth-checked" {} ''
+      ${exe i.package "vmauth"} -dryRun -auth.config=${file}
+      touch $out
+    '';
+  in
+    common.unit "VictoriaMetrics vmauth ${name}" {
+      # The config is checked at build time; the unit refers to the check so it is built.
+      unitConfig.X-ConfigChecked = "${checked}";
+      serviceConfig =
+        common.hardening
+        // {
+          ExecStart = lib.escapeShellArgs ([
+              (exe i.package "vmauth")
+              "-httpListenAddr=${common.addr i.listenAddress i.port}"
+              "-auth.config=${file}"
+            ]
+            ++ i.extraArgs);
+        };
+    };
+
+  units = kind: mk:
+    lib.mapAttrs' (name: i: lib.nameValuePair "rwlab-${name}" (mk name i)) (enabled cfg.${kind});
+
+  ports = kind: f: lib.concatMap f (lib.attrValues (lib.filterAttrs (_: i: i.openFirewall) (enabled cfg.${kind})));
+in {
+  options.services.rwlab = {
+    vmstorage = mkOption {
+      type = types.attrsOf (types.submodule vmstorageModule);
+      default = {};
+      description = "vmstorage instances, by name (the systemd unit is rwlab-NAME).";
+    };
+    vminsert = mkOption {
+      type = types.attrsOf (types.submodule vminsertModule);
+      default = {};
+      description = "vminsert instances, by name (the systemd unit is rwlab-NAME).";
+    };
+    vmselect = mkOption {
+      type = types.attrsOf (types.submodule vmselectModule);
+      default = {};
+      description = "vmselect instances, by name (the systemd unit is rwlab-NAME).";
+    };
+    vmsingle = mkOption {
+      type = types.attrsOf (types.submodule vmsingleModule);
+      default = {};
+      description = "Single-node victoria-metrics instances, by name (the systemd unit is rwlab-NAME); the lab's `storage = \"single\"`.";
+    };
+    vmauth = mkOption {
+      type = types.attrsOf (types.submodule vmauthModule);
+      default = {};
+      description = "vmauth instances, by name (the systemd unit is rwlab-NAME).";
+    };
+  };
+
+  config = {
+    systemd.services =
+      units "vmstorage" vmstorageUnit
+      // units "vminsert" vminsertUnit
+      // units "vmselect" vmselectUnit
+      // units "vmsingle" vmsingleUnit
+      // units "vmauth" vmauthUnit;
+
+    services.rwlab.openPorts =
+      ports "vmstorage" (i: [i.httpPort i.vminsertPort i.vmselectPort])
+      ++ ports "vminsert" (i: [i.port])
+      ++ ports "vmselect" (i: [i.port])
+      ++ ports "vmsingle" (i: [i.port])
+      ++ ports "vmauth" (i: [i.port]);
+
+    assertions = let
+      names = lib.concatMap (k: lib.attrNames cfg.${k}) ["vmstorage" "vminsert" "vmselect" "vmsingle" "vmauth" "vmagent" "prometheus"];
+    in [
+      {
+        assertion = lib.length names == lib.length (lib.unique names);
+        message = "services.rwlab: instance names must be unique across vmstorage, vminsert, vmselect, vmsingle, vmauth, vmagent and prometheus (each becomes the unit rwlab-NAME).";
+      }
+    ];
+  };
+}

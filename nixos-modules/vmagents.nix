@@ -1,0 +1,75 @@
+# Named vmagent instances. nixpkgs' services.vmagent runs one per host (a fixed vmagent.service);
+# the lab runs one per region.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}: let
+  inherit (lib) types mkOption;
+  common = import ./common.nix {inherit lib;};
+  settingsFormat = pkgs.formats.yaml {};
+  agents = lib.filterAttrs (_: a: a.enable) config.services.rwlab.vmagent;
+
+  agentModule = {name, ...}: {
+    options =
+      common.instanceOptions "vmagent"
+      // {
+        package = lib.mkPackageOption pkgs "vmagent" {};
+        port = mkOption {
+          type = types.port;
+          default = 8429;
+          description = "HTTP port of vmagent ${name} (/metrics, /targets, /health).";
+        };
+        remoteWriteUrls = mkOption {
+          type = types.nonEmptyListOf types.str;
+          example = ["http://vminsert-1:8480/insert/0/prometheus/api/v1/write"];
+          description = "Where to write (-remoteWrite.url); vmagent replicates to every URL.";
+        };
+        settings = mkOption {
+          type = types.submodule {freeformType = settingsFormat.type;};
+          description = ''
+            The -promscrape.config (Prometheus scrape configuration, with `global.external_labels`),
+            checked with `vmagent -dryRun` at build time.
+          '';
+        };
+      };
+  };
+
+  agentUnit = name: a: let
+    file = settingsFormat.generate "${name}-scrape.yml" a.settings;
+    checked = pkgs.runCommand "${name}-scrape-checked" {} ''
+      ${lib.getExe' a.package "vmagent"} -dryRun -promscrape.config=${file}
+      touch $out
+    '';
+  in
+    common.unit "vmagent ${name}" {
+      unitConfig.X-ConfigChecked = "${checked}";
+      serviceConfig =
+        common.hardening
+        // {
+          # The on-disk queue: samples wait here while a remote-write URL is down.
+          StateDirectory = "rwlab/${name}";
+          ExecStart = lib.escapeShellArgs ([
+              (lib.getExe' a.package "vmagent")
+              "-httpListenAddr=${common.addr a.listenAddress a.port}"
+              "-promscrape.config=${file}"
+              "-remoteWrite.tmpDataPath=/var/lib/rwlab/${name}/remote-write"
+              "-remoteWrite.showURL"
+            ]
+            ++ map (u: "-remoteWrite.url=${u}") a.remoteWriteUrls
+            ++ a.extraArgs);
+        };
+    };
+in {
+  options.services.rwlab.vmagent = mkOption {
+    type = types.attrsOf (types.submodule agentModule);
+    default = {};
+    description = "vmagent instances, by name (the systemd unit is rwlab-NAME).";
+  };
+
+  config = {
+    systemd.services = lib.mapAttrs' (name: a: lib.nameValuePair "rwlab-${name}" (agentUnit name a)) agents;
+    services.rwlab.openPorts = lib.concatMap (a: lib.optional a.openFirewall a.port) (lib.attrValues agents);
+  };
+}

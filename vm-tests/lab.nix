@@ -1,0 +1,109 @@
+# The lab across three VMs: the two vmstorage nodes on machines of their own (so sharding and
+# queries cross a network) and everything else on `lab`. Waits for every unit, runs
+# `labctl verify`, asks Grafana that both datasources are healthy and every dashboard is
+# provisioned; then stops vminsert-1 for a while and proves that vmagent's on-disk queue lost
+# nothing. About 4 GiB of VM memory in all.
+{self}: let
+  interval = 2;
+  storageNode = name: {
+    services.rwlab.lab = {
+      enable = true;
+      listenAddress = "0.0.0.0";
+      openFirewall = true;
+      components = [name];
+    };
+  };
+in {
+  name = "remote-write-lab-end-to-end";
+  node.pkgsReadOnly = false;
+
+  defaults = {
+    imports = [self.nixosModules.default];
+    documentation.enable = false;
+    virtualisation.memorySize = 1024;
+  };
+
+  nodes = {
+    storage1 = storageNode "vmstorage-1";
+    storage2 = storageNode "vmstorage-2";
+    lab = {
+      config,
+      pkgs,
+      ...
+    }: {
+      virtualisation.memorySize = 2048;
+      services.rwlab.lab = {
+        enable = true;
+        listenAddress = "0.0.0.0";
+        openFirewall = true;
+        scrapeInterval = "${toString interval}s";
+        # Everything but the storages, which run on storage1 and storage2.
+        components =
+          ["mock-exporter" "vminsert-1" "vminsert-2" "vmselect-1" "vmselect-2" "vmauth" "prometheus-writer" "prometheus-receiver" "grafana"]
+          ++ map (r: "vmagent-${r.name}") config.services.rwlab.lab.topology.region;
+        hosts = {
+          vmstorage-1 = "storage1";
+          vmstorage-2 = "storage2";
+        };
+      };
+      environment.systemPackages = [pkgs.remote-write-lab pkgs.curl pkgs.jq];
+    };
+  };
+
+  testScript = {nodes, ...}: let
+    pkg = nodes.lab.services.rwlab.mockExporter.package;
+    labToml = "${pkg}/share/remote-write-lab/lab.toml";
+    verify = "labctl verify --lab ${labToml} --storage cluster --fast --vmstorage-url vmstorage-1=http://storage1:8482 --vmstorage-url vmstorage-2=http://storage2:8492";
+  in ''
+    import glob, json, time
+
+    start_all()
+    storage1.wait_for_unit("rwlab-vmstorage-1.service")
+    storage2.wait_for_unit("rwlab-vmstorage-2.service")
+    for unit in ["rwlab-mock-exporter", "rwlab-vminsert-1", "rwlab-vminsert-2", "rwlab-vmselect-1",
+                 "rwlab-vmselect-2", "rwlab-vmauth", "rwlab-prometheus-writer", "rwlab-prometheus-receiver",
+                 "rwlab-vmagent-us-east-1", "rwlab-vmagent-eu-west-1", "rwlab-vmagent-ap-southeast-1",
+                 "rwlab-vmagent-sa-east-1", "grafana"]:
+        lab.wait_for_unit(unit + ".service")
+    lab.wait_for_open_port(3001)
+
+    with subtest("remote write end to end"):
+        lab.wait_until_succeeds("${verify}", timeout=300)
+
+    with subtest("Grafana: both datasources healthy, every dashboard provisioned"):
+        pw = lab.succeed("cat /var/lib/rwlab-secrets/grafana-admin-password").strip()
+        api = f"curl -sf -u admin:{pw} http://127.0.0.1:3001/api"
+        for uid in ["victoriametrics", "prometheus-receiver"]:
+            lab.wait_until_succeeds(f"{api}/datasources/uid/{uid}/health | jq -e '.status == \"OK\"'", timeout=120)
+        for path in glob.glob("${../grafana/dashboards}/*.json"):
+            uid = json.load(open(path))["uid"]
+            lab.wait_until_succeeds(f"{api}/dashboards/uid/{uid} | jq -e '.dashboard.uid == \"{uid}\"'", timeout=60)
+
+    with subtest("vminsert-1 down for a while: vmagent queues on disk, nothing is lost"):
+        lab.succeed("systemctl stop rwlab-vminsert-1.service")
+        start = time.time()
+        # us-east-1 and ap-southeast-1 write to vminsert-1: their queues fill up.
+        lab.wait_until_succeeds(
+            "curl -s http://127.0.0.1:8429/metrics | awk '/^vm_persistentqueue_bytes_pending/ {s += $2} END {exit !(s > 0)}'",
+            timeout=60,
+        )
+        lab.succeed("sleep 30")
+        lab.succeed("systemctl start rwlab-vminsert-1.service")
+        lab.wait_for_open_port(8480)
+        lab.wait_until_succeeds(
+            "curl -s http://127.0.0.1:8429/metrics | awk '/^vm_persistentqueue_bytes_pending/ {s += $2} END {exit !(s == 0)}'",
+            timeout=120,
+        )
+        window = int(time.time() - start) + 10
+        expected = window // ${toString interval}
+        for region in ["us-east-1", "ap-southeast-1"]:
+            query = f'count_over_time(node_memory_MemTotal_bytes{{region="{region}"}}[{window}s])'
+            lab.wait_until_succeeds(
+                "curl -sf -u lab:lab --get http://127.0.0.1:8427/select/0/prometheus/api/v1/query "
+                f"--data-urlencode 'query={query}' --data-urlencode nocache=1 "
+                f"| jq -e '(.data.result[0].value[1] | tonumber) >= {expected - 1}'",
+                timeout=60,
+            )
+        lab.wait_until_succeeds("${verify}", timeout=120)
+  '';
+}
