@@ -139,13 +139,51 @@ in rec {
     remote_write = map target w.remote_write;
   };
 
-  # The Prometheus receiver only receives.
+  # The components whose own metrics the receiver scrapes: { name, kind, port }.
+  monitored = {
+    lab,
+    storage ? "cluster",
+  }: let
+    c = name: kind: port: {inherit name kind port;};
+  in
+    map (r: c "vmagent-${r.name}" "vmagent" r.vmagent_port) lab.region
+    ++ (
+      if storage == "cluster"
+      then
+        map (i: c i.name "vminsert" i.port) lab.vminsert
+        ++ map (s: c s.name "vmstorage" s.http_port) lab.vmstorage
+        ++ map (s: c s.name "vmselect" s.port) lab.vmselect
+      else [(c "victoria-metrics" "victoria-metrics" lab.single.port)]
+    )
+    ++ [
+      (c "vmauth" "vmauth" lab.vmauth.port)
+      (c "prometheus-writer" "prometheus" lab.prometheus.writer.port)
+      (c "prometheus-receiver" "prometheus" lab.prometheus.receiver.port)
+    ];
+
+  # The Prometheus receiver: it receives the writer's samples and, as the lab's monitoring
+  # cluster, scrapes the pipeline's own components (job `lab`, labels `component` and `kind`).
   receiverConfig = {
     lab,
+    storage ? "cluster",
+    hostOf ? defaultHostOf lab,
     interval ? lab.scrape_interval,
   }: {
     global = globalConfig interval {inherit (lab.prometheus.receiver) cluster environment;};
-    scrape_configs = [];
+    scrape_configs = [
+      {
+        job_name = "lab";
+        static_configs =
+          map (m: {
+            targets = ["${hostOf m.name}:${toString m.port}"];
+            labels = {
+              component = m.name;
+              inherit (m) kind;
+            };
+          })
+          (monitored {inherit lab storage;});
+      }
+    ];
   };
 
   # vmauth's -auth.config: queries balanced across the vmselects (or to the single node).

@@ -165,7 +165,7 @@ in {
               inherit (t.prometheus.receiver) port;
               remoteWriteReceiver = true;
               settings = rwlab.receiverConfig {
-                inherit lab;
+                inherit lab hostOf storage;
                 interval = cfg.scrapeInterval;
               };
             });

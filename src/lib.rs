@@ -9,8 +9,11 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod compare;
+pub mod dashboards;
 pub mod exporter;
 pub mod exposition;
+pub mod query;
 pub mod render;
 pub mod scrape;
 pub mod simulate;

@@ -232,12 +232,64 @@ pub fn writer_config(t: &Topology, storage: Storage, interval: Duration) -> Valu
     })
 }
 
-/// The Prometheus receiver's configuration: it only receives.
-pub fn receiver_config(t: &Topology, interval: Duration) -> Value {
+/// The components whose own metrics the receiver scrapes: (name, kind, HTTP port).
+pub fn monitored(t: &Topology, storage: Storage) -> Vec<(String, &'static str, u16)> {
+    let mut out: Vec<(String, &'static str, u16)> = t
+        .region
+        .iter()
+        .map(|r| (format!("vmagent-{}", r.name), "vmagent", r.vmagent_port))
+        .collect();
+    match storage {
+        Storage::Cluster => {
+            out.extend(
+                t.vminsert
+                    .iter()
+                    .map(|i| (i.name.clone(), "vminsert", i.port)),
+            );
+            out.extend(
+                t.vmstorage
+                    .iter()
+                    .map(|s| (s.name.clone(), "vmstorage", s.http_port)),
+            );
+            out.extend(
+                t.vmselect
+                    .iter()
+                    .map(|s| (s.name.clone(), "vmselect", s.port)),
+            );
+        }
+        Storage::Single => out.push(("victoria-metrics".into(), "victoria-metrics", t.single.port)),
+    }
+    out.push(("vmauth".into(), "vmauth", t.vmauth.port));
+    out.push((
+        "prometheus-writer".into(),
+        "prometheus",
+        t.prometheus.writer.port,
+    ));
+    out.push((
+        "prometheus-receiver".into(),
+        "prometheus",
+        t.prometheus.receiver.port,
+    ));
+    out
+}
+
+/// The Prometheus receiver's configuration: it receives the writer's samples and, as the lab's
+/// monitoring cluster, scrapes the pipeline's own components (job `lab`, labels `component` and
+/// `kind`) for the remote-write dashboard.
+pub fn receiver_config(t: &Topology, storage: Storage, interval: Duration) -> Value {
     let r = &t.prometheus.receiver;
+    let targets: Vec<Value> = monitored(t, storage)
+        .into_iter()
+        .map(|(name, kind, port)| {
+            json!({
+                "targets": [listen_target_port(t, port)],
+                "labels": { "component": name, "kind": kind },
+            })
+        })
+        .collect();
     json!({
         "global": global(interval, json!({ "cluster": r.cluster, "environment": r.environment })),
-        "scrape_configs": [],
+        "scrape_configs": [{ "job_name": "lab", "static_configs": targets }],
     })
 }
 
@@ -446,7 +498,10 @@ pub fn plan(t: &Topology, o: &Options) -> Vec<Component> {
             arg("--web.listen-address", listen(t, r.port)),
             "--web.enable-remote-write-receiver".into(),
         ],
-        files: vec![(receiver_cfg, pretty(&receiver_config(t, o.scrape_interval)))],
+        files: vec![(
+            receiver_cfg,
+            pretty(&receiver_config(t, o.storage, o.scrape_interval)),
+        )],
         port: r.port,
         ready_path: "/-/ready",
         extra_ports: vec![],

@@ -15,10 +15,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::query::Client;
 use crate::render::{self, Storage};
 use crate::scrape;
 use crate::topology::Topology;
@@ -160,104 +161,6 @@ pub struct Check {
     pub status: Status,
     /// Evidence: what was counted, compared or found.
     pub detail: String,
-}
-
-/// A minimal HTTP client for the Prometheus API and `/metrics` pages.
-struct Client {
-    agent: ureq::Agent,
-}
-
-impl Client {
-    fn new() -> Client {
-        Client {
-            agent: ureq::Agent::config_builder()
-                .timeout_global(Some(Duration::from_secs(15)))
-                .http_status_as_error(false)
-                .build()
-                .new_agent(),
-        }
-    }
-
-    fn text(&self, url: &str, auth: Option<&(String, String)>) -> anyhow::Result<String> {
-        let mut req = self.agent.get(url);
-        if let Some((u, p)) = auth {
-            req = req.header("Authorization", basic_auth(u, p));
-        }
-        let mut resp = req.call().with_context(|| format!("GET {url}"))?;
-        let status = resp.status();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_string()
-            .with_context(|| format!("reading {url}"))?;
-        if !status.is_success() {
-            bail!(
-                "GET {url}: HTTP {status}: {}",
-                body.chars().take(300).collect::<String>()
-            );
-        }
-        Ok(body)
-    }
-
-    /// Calls a Prometheus API endpoint and returns `data`.
-    fn api(
-        &self,
-        base: &str,
-        path: &str,
-        params: &[(&str, String)],
-        auth: Option<&(String, String)>,
-    ) -> anyhow::Result<Value> {
-        let query: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect();
-        let url = format!("{base}{path}?{}", query.join("&"));
-        let body = self.text(&url, auth)?;
-        let v: Value = serde_json::from_str(&body).with_context(|| format!("{url}: not JSON"))?;
-        if v["status"] != "success" {
-            bail!("{url}: {}", v["error"].as_str().unwrap_or("error"));
-        }
-        Ok(v["data"].clone())
-    }
-
-    fn metrics(&self, base: &str) -> anyhow::Result<Vec<scrape::Series>> {
-        scrape::parse(&self.text(&format!("{base}/metrics"), None)?)
-    }
-}
-
-fn basic_auth(user: &str, pass: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{pass}");
-    let bytes = input.as_bytes();
-    let mut out = String::from("Basic ");
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn now_secs() -> f64 {
@@ -670,15 +573,6 @@ pub fn table(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn basic_auth_encodes_like_rfc_7617() {
-        assert_eq!(
-            basic_auth("Aladdin", "open sesame"),
-            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
-        );
-        assert_eq!(basic_auth("lab", "lab"), "Basic bGFiOmxhYg==");
-    }
 
     #[test]
     fn compare_reports_missing_extra_and_duplicates() {

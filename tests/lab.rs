@@ -137,6 +137,8 @@ fn end_to_end(storage: &str, start: u16) {
         .as_bytes(),
     );
 
+    dashboards_and_queries(storage, &common, &dir);
+
     let down = labctl(&[&["down"][..], &common].concat());
     assert!(down.status.success(), "{}", text(&down));
     for pid in pids {
@@ -147,6 +149,142 @@ fn end_to_end(storage: &str, start: u16) {
     }
     assert!(!state.join("state.json").exists());
     drop(lab);
+}
+
+/// On the green lab: every dashboard query returns data (and a broken one is caught), the
+/// comparison runs, and every example query of the docs returns data.
+fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
+    let check = labctl(
+        &[
+            &[
+                "dashboards",
+                "check",
+                "--fast",
+                "--json",
+                "--storage",
+                storage,
+            ][..],
+            common,
+        ]
+        .concat(),
+    );
+    let report: Value = serde_json::from_slice(&check.stdout)
+        .unwrap_or_else(|e| panic!("dashboards check printed no JSON ({e}):\n{}", text(&check)));
+    let failed: Vec<&Value> = report["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| !o["error"].is_null() || o["series"] == 0)
+        .collect();
+    assert!(
+        check.status.success() && failed.is_empty(),
+        "dashboard queries without data: {failed:#?}"
+    );
+    assert_eq!(report["dashboards"], 4);
+    assert!(
+        report["queries"].as_u64().unwrap() >= 100,
+        "{}",
+        report["queries"]
+    );
+
+    // A panel whose query returns nothing must fail the check.
+    let bad = dir.join("bad-dashboards");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("bad.json"),
+        r#"{"uid": "bad", "title": "Bad", "panels": [{"type": "timeseries", "title": "nothing",
+            "datasource": {"type": "prometheus", "uid": "victoriametrics"},
+            "targets": [{"refId": "A", "expr": "no_such_metric{region=\"$region\"}"}]}]}"#,
+    )
+    .unwrap();
+    let check = labctl(
+        &[
+            &[
+                "dashboards",
+                "check",
+                "--fast",
+                "--storage",
+                storage,
+                "--dir",
+                bad.to_str().unwrap(),
+            ][..],
+            common,
+        ]
+        .concat(),
+    );
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(
+        text(&check).contains("4 queries, 4 failed"),
+        "{}",
+        text(&check)
+    );
+
+    let compare = labctl(
+        &[
+            &[
+                "compare",
+                "--fast",
+                "--json",
+                "--repeat",
+                "3",
+                "--range",
+                "1m",
+                "--storage",
+                storage,
+            ][..],
+            common,
+        ]
+        .concat(),
+    );
+    let report: Value = serde_json::from_slice(&compare.stdout)
+        .unwrap_or_else(|e| panic!("compare printed no JSON ({e}):\n{}", text(&compare)));
+    assert!(compare.status.success(), "compare failed: {report:#}");
+    for r in report["results"].as_array().unwrap() {
+        assert!(r["matched"].as_u64().unwrap() > 0, "{r:#}");
+        for l in r["latency"].as_array().unwrap() {
+            assert!(l["p50_ms"].as_f64().unwrap() > 0.0, "{r:#}");
+        }
+        // Raw samples are the same samples in both stores.
+        if !r["expr"].as_str().unwrap().contains('(') {
+            assert_eq!(r["differing"], 0, "raw samples differ: {r:#}");
+            assert!(r["points"].as_u64().unwrap() > 0, "{r:#}");
+        }
+    }
+
+    // Every example query of the docs returns data from VictoriaMetrics.
+    let t = remote_write_lab::topology::Topology::load(Path::new(LAB)).unwrap();
+    let offset: u16 = common[3].parse().unwrap();
+    let t = t.with_port_offset(offset).unwrap();
+    let st = if storage == "cluster" {
+        remote_write_lab::render::Storage::Cluster
+    } else {
+        remote_write_lab::render::Storage::Single
+    };
+    let url = remote_write_lab::render::query_url(&t, st);
+    let auth = (t.vmauth.username.clone(), t.vmauth.password.clone());
+    let md = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/examples/queries.md"
+    ))
+    .unwrap();
+    let client = remote_write_lab::query::Client::new();
+    for q in remote_write_lab::compare::parse_queries(&md) {
+        let data = client
+            .api(
+                &url,
+                "/api/v1/query",
+                &[("query", q.expr.clone())],
+                Some(&auth),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e:#}", q.name));
+        let n = data["result"].as_array().map(Vec::len).unwrap_or(0);
+        assert!(
+            n > 0,
+            "docs/examples/queries.md: {:?} returned no series:\n{}",
+            q.name,
+            q.expr
+        );
+    }
 }
 
 fn tempdir(tag: &str) -> PathBuf {

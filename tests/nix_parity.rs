@@ -28,7 +28,7 @@ fn rust(t: &Topology, storage: Storage, interval: Duration) -> Value {
     json!({
         "vmagents": t.region.iter().map(|r| render::vmagent_config(t, r, interval)).collect::<Vec<_>>(),
         "writer": render::writer_config(t, storage, interval),
-        "receiver": render::receiver_config(t, interval),
+        "receiver": render::receiver_config(t, storage, interval),
         "vmauth": render::vmauth_config(t, storage, true),
         "vmauthLegacy": render::vmauth_config(t, storage, false),
         "datasources": render::grafana_datasources(t, storage),
@@ -47,7 +47,7 @@ fn nix(storage: &str, interval: &str) -> Value {
         in {{
           vmagents = map (l.vmagentConfig {{ inherit lab interval; }}) lab.region;
           writer = l.writerConfig {{ inherit lab storage interval; }};
-          receiver = l.receiverConfig {{ inherit lab interval; }};
+          receiver = l.receiverConfig {{ inherit lab storage interval; }};
           vmauth = l.vmauthConfig {{ inherit lab storage; }};
           vmauthLegacy = l.vmauthConfig {{ inherit lab storage; unauthorizedUser = false; }};
           datasources = l.grafanaDatasources {{ inherit lab storage; }};

@@ -14,7 +14,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::topology::Topology;
 
+mod compare;
+mod dashboards;
 mod down;
+mod endpoints;
 mod logs;
 mod render;
 mod status;
@@ -32,6 +35,8 @@ mod verify;
 ///   $ labctl up --storage single       # one victoria-metrics node instead of the cluster
 ///   $ labctl up --detach && labctl verify --wait 60s
 ///   $ labctl status
+///   $ labctl dashboards check          # every Grafana panel query returns data
+///   $ labctl compare                   # receiver vs VictoriaMetrics on the same queries
 ///   $ labctl down
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +57,8 @@ enum Command {
     Status(status::StatusArgs),
     Logs(logs::LogsArgs),
     Verify(verify::VerifyArgs),
+    Dashboards(dashboards::DashboardsArgs),
+    Compare(compare::CompareArgs),
     Render(render::RenderArgs),
 }
 
@@ -129,6 +136,8 @@ pub fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::Logs(a) => logs::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Dashboards(a) => dashboards::run(a),
+        Command::Compare(a) => compare::run(a),
         Command::Render(a) => render::run(a),
     };
     match result {

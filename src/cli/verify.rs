@@ -1,14 +1,13 @@
 //! `labctl verify`: prove a running lab end to end.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use super::{pairs_to_map, parse_duration, parse_pair, LabArgs, Outcome};
-use crate::render::Storage;
-use crate::verify::{self, Endpoints, Status};
+use super::endpoints::EndpointArgs;
+use super::{parse_duration, LabArgs, Outcome};
+use crate::verify::{self, Status};
 
 /// Check a running lab end to end and print a pass/fail table.
 ///
@@ -34,13 +33,8 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub lab: LabArgs,
 
-    /// Storage of the lab: `auto` asks the first vminsert whether it is there.
-    #[arg(long, value_enum, default_value_t = StorageChoice::Auto, help_heading = "Lab")]
-    pub storage: StorageChoice,
-
-    /// The lab scrapes at lab.toml's fast_scrape_interval (as `labctl up --fast`).
-    #[arg(long, help_heading = "Lab")]
-    pub fast: bool,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
 
     /// Retry until every check passes or DURATION has passed.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Checks")]
@@ -49,123 +43,10 @@ pub struct VerifyArgs {
     /// Print JSON instead of a table.
     #[arg(long, help_heading = "Output")]
     pub json: bool,
-
-    /// The exporter's metrics URL.
-    #[arg(long, value_name = "URL", help_heading = "Endpoints")]
-    pub exporter_url: Option<String>,
-    /// VictoriaMetrics' Prometheus query URL (through vmauth).
-    #[arg(long, value_name = "URL", help_heading = "Endpoints")]
-    pub query_url: Option<String>,
-    /// The Prometheus receiver's base URL.
-    #[arg(long, value_name = "URL", help_heading = "Endpoints")]
-    pub receiver_url: Option<String>,
-    /// A region's vmagent base URL. Repeatable.
-    #[arg(long = "vmagent-url", value_name = "REGION=URL", value_parser = parse_pair, help_heading = "Endpoints")]
-    pub vmagent_urls: Vec<(String, String)>,
-    /// A vminsert's base URL (also the base of the remote-write URL expected from its vmagents). Repeatable.
-    #[arg(long = "vminsert-url", value_name = "NAME=URL", value_parser = parse_pair, help_heading = "Endpoints")]
-    pub vminsert_urls: Vec<(String, String)>,
-    /// A vmstorage's HTTP base URL. Repeatable.
-    #[arg(long = "vmstorage-url", value_name = "NAME=URL", value_parser = parse_pair, help_heading = "Endpoints")]
-    pub vmstorage_urls: Vec<(String, String)>,
-    /// A vmselect's base URL. Repeatable.
-    #[arg(long = "vmselect-url", value_name = "NAME=URL", value_parser = parse_pair, help_heading = "Endpoints")]
-    pub vmselect_urls: Vec<(String, String)>,
-    /// The single node's base URL (with --storage single).
-    #[arg(long, value_name = "URL", help_heading = "Endpoints")]
-    pub single_url: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StorageChoice {
-    Auto,
-    Cluster,
-    Single,
-}
-
-fn merge(
-    target: &mut BTreeMap<String, String>,
-    flags: &[(String, String)],
-    what: &str,
-) -> anyhow::Result<()> {
-    for (name, url) in pairs_to_map(flags) {
-        if !target.contains_key(&name) {
-            anyhow::bail!(
-                "--{what}-url {name}=…: lab.toml has no {what} named {name:?} (known: {})",
-                target.keys().cloned().collect::<Vec<_>>().join(", ")
-            );
-        }
-        target.insert(name, url.trim_end_matches('/').to_string());
-    }
-    Ok(())
-}
-
-fn endpoints(args: &VerifyArgs) -> anyhow::Result<Endpoints> {
-    let t = args.lab.topology()?;
-    let interval = t.interval(args.fast);
-    let storage = match args.storage {
-        StorageChoice::Cluster => Storage::Cluster,
-        StorageChoice::Single => Storage::Single,
-        StorageChoice::Auto => {
-            let probe = Endpoints::from_topology(&t, Storage::Cluster, interval);
-            let mut inserts = probe.inserts.clone();
-            merge(&mut inserts, &args.vminsert_urls, "vminsert")?;
-            let first = inserts.values().next().cloned().unwrap_or_default();
-            let agent = ureq::Agent::config_builder()
-                .timeout_global(Some(Duration::from_secs(2)))
-                .build()
-                .new_agent();
-            if agent.get(&format!("{first}/health")).call().is_ok() {
-                Storage::Cluster
-            } else {
-                Storage::Single
-            }
-        }
-    };
-    let mut e = Endpoints::from_topology(&t, storage, interval);
-    if let Some(u) = &args.exporter_url {
-        e.exporter = u.clone();
-    }
-    if let Some(u) = &args.query_url {
-        e.query = u.trim_end_matches('/').to_string();
-    }
-    if let Some(u) = &args.receiver_url {
-        e.receiver = u.trim_end_matches('/').to_string();
-    }
-    let mut agents: BTreeMap<String, String> = e
-        .regions
-        .iter()
-        .map(|r| (r.name.clone(), r.vmagent.clone()))
-        .collect();
-    merge(&mut agents, &args.vmagent_urls, "vmagent")?;
-    for r in &mut e.regions {
-        r.vmagent = agents[&r.name].clone();
-    }
-    match storage {
-        Storage::Cluster => merge(&mut e.inserts, &args.vminsert_urls, "vminsert")?,
-        Storage::Single => {
-            if let Some(u) = &args.single_url {
-                e.inserts = [(
-                    "victoria-metrics".to_string(),
-                    u.trim_end_matches('/').to_string(),
-                )]
-                .into();
-            }
-        }
-    }
-    merge(&mut e.vmstorages, &args.vmstorage_urls, "vmstorage")?;
-    merge(&mut e.vmselects, &args.vmselect_urls, "vmselect")?;
-    let routes = t
-        .region
-        .iter()
-        .map(|r| (r.name.clone(), r.vminsert.clone()))
-        .collect();
-    e.set_routes(&routes, t.tenant);
-    Ok(e)
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
-    let e = endpoints(&args)?;
+    let (_, e) = args.endpoints.resolve(&args.lab)?;
     let started = Instant::now();
     let deadline = args.wait.map(|w| started + w);
     let mut checks = verify::run(&e);

@@ -1,0 +1,150 @@
+//! `labctl compare`: the example queries against the receiver and VictoriaMetrics, side by side.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use super::endpoints::EndpointArgs;
+use super::{parse_duration, LabArgs, Outcome};
+use crate::compare::{self, Backend, Range};
+
+/// Run the query set against the Prometheus receiver and VictoriaMetrics over the same range.
+///
+/// The queries are the `promql compare` blocks of docs/examples/queries.md: the writer's series,
+/// which both stores hold. Per query it prints the series each backend returned and matched, the
+/// points whose values differ beyond --tolerance (relative), and query latency p50/p95 per
+/// backend over --repeat runs. The range ends two scrape intervals ago, so both have the data.
+/// Exit code 1 when a query failed on a backend or matched no series.
+///
+///   $ labctl compare
+///   $ labctl compare --range 15m --repeat 20 --json
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+
+    #[command(flatten)]
+    endpoints: EndpointArgs,
+
+    /// Markdown file of queries (default: docs/examples/queries.md beside lab.toml).
+    #[arg(long, value_name = "FILE", help_heading = "Queries")]
+    queries: Option<PathBuf>,
+
+    /// How far back the range goes.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, help_heading = "Queries")]
+    range: Duration,
+
+    /// Runs per query and backend, for the latency figures.
+    #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Queries")]
+    repeat: usize,
+
+    /// Relative difference above which two values count as different.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1e-9,
+        help_heading = "Queries"
+    )]
+    tolerance: f64,
+
+    /// Print JSON instead of a table.
+    #[arg(long, help_heading = "Output")]
+    json: bool,
+}
+
+pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
+    let (_, e) = args.endpoints.resolve(&args.lab)?;
+    let file = args.queries.clone().unwrap_or_else(|| {
+        args.lab
+            .lab
+            .parent()
+            .map(|p| p.join("docs/examples/queries.md"))
+            .unwrap_or_else(|| PathBuf::from("docs/examples/queries.md"))
+    });
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let queries: Vec<compare::Query> = compare::parse_queries(&text)
+        .into_iter()
+        .filter(|q| q.compare)
+        .collect();
+    if queries.is_empty() {
+        bail!("{} has no `promql compare` blocks", file.display());
+    }
+    let backends = [
+        Backend {
+            name: "VictoriaMetrics".into(),
+            url: e.query.clone(),
+            auth: e.query_user.clone(),
+        },
+        Backend {
+            name: "receiver".into(),
+            url: e.receiver.clone(),
+            auth: None,
+        },
+    ];
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let step = e.scrape_interval.max(Duration::from_secs(1));
+    // Aligned to the step, ending two intervals ago: both stores have every point of the range.
+    let end = ((now - 2.0 * step.as_secs_f64()) / step.as_secs_f64()).floor() * step.as_secs_f64();
+    let range = Range {
+        start: end - args.range.as_secs_f64(),
+        end,
+        step,
+    };
+    let results: Vec<compare::Comparison> = queries
+        .iter()
+        .map(|q| compare::compare(q, &backends, range, args.repeat, args.tolerance))
+        .collect();
+    let bad = results
+        .iter()
+        .filter(|r| r.error.is_some() || r.matched == 0)
+        .count();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "start": range.start, "end": range.end, "step_seconds": step.as_secs(),
+                "tolerance": args.tolerance, "results": results,
+            }))?
+        );
+    } else {
+        println!(
+            "{} queries over {}s ending {:.0}, step {}s; VictoriaMetrics = {}, receiver = {}",
+            results.len(),
+            args.range.as_secs(),
+            range.end,
+            step.as_secs(),
+            backends[0].url,
+            backends[1].url
+        );
+        for r in &results {
+            println!("\n{}\n  {}", r.name, r.expr.replace('\n', " "));
+            println!(
+                "  series: VictoriaMetrics {}, receiver {}, matched {}; points compared {}, differing {} (max relative difference {:.2e})",
+                r.series[0], r.series[1], r.matched, r.points, r.differing, r.max_relative_difference
+            );
+            for l in &r.latency {
+                println!(
+                    "  latency {:<16} p50 {:>7.2} ms  p95 {:>7.2} ms",
+                    l.backend, l.p50_ms, l.p95_ms
+                );
+            }
+            if let Some(err) = &r.error {
+                println!("  ERROR {err}");
+            }
+        }
+    }
+    let _ = std::io::stdout().flush();
+    Ok(if bad == 0 {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    })
+}
