@@ -175,12 +175,13 @@ in {
         // {
           enable = true;
           inherit (t.grafana) port;
-          datasources =
+          inherit
             (rwlab.grafanaDatasources {
               inherit lab hostOf storage;
               password = "$__file{${config.services.rwlab.grafana.vmauthPasswordFile}}";
             })
-            .datasources;
+            datasources
+            ;
         }));
     };
   };
