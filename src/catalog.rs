@@ -996,8 +996,35 @@ pub fn markdown(model: &Model) -> String {
             f.model
         ));
     }
+    out.push_str(NOTES);
     out
 }
+
+/// What the reference says beyond the tables.
+const NOTES: &str = "
+## Notes
+
+- **`probe_http_duration_seconds` is a histogram here, a gauge in blackbox_exporter.** blackbox_exporter
+  exposes one probe's duration per `phase` (resolve, connect, tls, processing, transfer) as a gauge,
+  fresh on every `/probe` request. The lab simulates continuous probing between regions, so it
+  exposes the distribution of many probes: a histogram labelled by `source_region` and
+  `target_region`, from which Grafana draws percentiles and the 4x4 latency matrix. Dashboards
+  written for blackbox's `probe_http_duration_seconds{phase=...}` do not apply to it, and the
+  other way round. `probe_success_total` and `probe_failure_total` are counters (blackbox's
+  `probe_success` is a 0/1 gauge); the histogram's `_count` equals `probe_success_total`.
+- **Filesystem metrics carry `device_error=\"\"`**, as node_exporter 1.8 and later do; an empty
+  label is the same as no label to Prometheus, so selectors on `device`, `fstype` and `mountpoint`
+  work unchanged.
+- **`promtool check metrics` flags `node_memory_MemTotal_bytes` and `node_memory_MemAvailable_bytes`**
+  as camelCase. These are node_exporter's own names for `/proc/meminfo` fields and it is flagged
+  the same way; the lab keeps them so that node_exporter dashboards work. No other family has a finding.
+- **Round-trip times** are cloudping.co medians between the AWS regions (us-east-1 to eu-west-1
+  70 ms, to sa-east-1 114 ms, to ap-southeast-1 211 ms; eu-west-1 to sa-east-1 176 ms, to
+  ap-southeast-1 181 ms; ap-southeast-1 to sa-east-1 322 ms; 1 to 4 ms within a region).
+- **Values are a pure function of `--seed` and the current second**: the page is computed once a
+  second and served from memory to every scraper, and the `x-mock-exporter-time` response header
+  names the second it was computed for.
+";
 
 #[cfg(test)]
 mod tests {
