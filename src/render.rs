@@ -349,7 +349,8 @@ pub fn grafana_datasources(t: &Topology, storage: Storage) -> Value {
     })
 }
 
-fn dashboards_provider(dir: &Path) -> Value {
+/// Grafana's dashboard provider for the lab's dashboards in `dir`.
+pub fn dashboards_provider(dir: &Path) -> Value {
     json!({
         "apiVersion": 1,
         "providers": [{
@@ -361,7 +362,8 @@ fn dashboards_provider(dir: &Path) -> Value {
     })
 }
 
-fn pretty(v: &Value) -> String {
+/// Pretty JSON with a final newline: how config files are written.
+pub fn pretty(v: &Value) -> String {
     let mut s = serde_json::to_string_pretty(v).expect("JSON values always serialise");
     s.push('\n');
     s

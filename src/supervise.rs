@@ -394,8 +394,8 @@ impl Supervisor {
         .save(&self.state_dir)
     }
 
-    /// Stops every component: SIGTERM to each process group, last started first, then SIGKILL
-    /// after the timeout.
+    /// Stops every component, last started first, each before the next: a writer flushes its
+    /// queue while the stores it writes to are still up. SIGTERM, then SIGKILL after the timeout.
     pub fn stop_all(&mut self) {
         let pids: Vec<u32> = self
             .running
@@ -403,7 +403,7 @@ impl Supervisor {
             .rev()
             .filter_map(|r| r.child.as_ref().map(Child::id))
             .collect();
-        stop_groups(&pids, self.stop_timeout);
+        stop_in_order(&pids, self.stop_timeout);
         for r in &mut self.running {
             if let Some(mut c) = r.child.take() {
                 let _ = c.wait();
@@ -419,6 +419,13 @@ impl Drop for Supervisor {
         if self.running.iter().any(|r| r.child.is_some()) {
             self.stop_all();
         }
+    }
+}
+
+/// Stops process groups one after the other: SIGTERM, wait up to `timeout`, SIGKILL.
+pub fn stop_in_order(pids: &[u32], timeout: Duration) {
+    for &pid in pids {
+        stop_groups(&[pid], timeout);
     }
 }
 

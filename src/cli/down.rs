@@ -42,9 +42,10 @@ pub fn run(args: DownArgs) -> anyhow::Result<Outcome> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    let pids: Vec<u32> = state.components.iter().filter_map(|c| c.pid).collect();
+    // Whatever the supervisor did not stop: last started first.
+    let pids: Vec<u32> = state.components.iter().rev().filter_map(|c| c.pid).collect();
     let left = pids.iter().filter(|p| supervise::group_alive(**p)).count();
-    supervise::stop_groups(&pids, args.stop_timeout);
+    supervise::stop_in_order(&pids, args.stop_timeout);
     if alive(sup) {
         let _ = kill(Pid::from_raw(sup as i32), Signal::SIGKILL);
     }
