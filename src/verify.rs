@@ -179,11 +179,23 @@ fn selector(labels: &BTreeMap<String, String>) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
-/// Series ids from an `/api/v1/series` answer, with the lab's own labels removed; also returns
-/// series that lack a required label value.
-fn series_ids(data: &Value, required: &BTreeMap<&str, &str>) -> (Vec<String>, Vec<String>) {
-    let mut ids = Vec::new();
-    let mut wrong = Vec::new();
+/// Series scraped from the exporter under check, from an `/api/v1/series` answer.
+struct Stored {
+    /// Ids with the lab's own labels removed, for comparison with the exporter's page.
+    ids: Vec<String>,
+    /// Series lacking a required label value.
+    wrong: Vec<String>,
+    /// Series of other scrape targets (an earlier lab on other ports, kept with --keep-data):
+    /// not this exporter's, so neither counted nor duplicates.
+    other_instances: BTreeMap<String, usize>,
+}
+
+fn stored_series(data: &Value, instance: &str, required: &BTreeMap<&str, &str>) -> Stored {
+    let mut out = Stored {
+        ids: Vec::new(),
+        wrong: Vec::new(),
+        other_instances: BTreeMap::new(),
+    };
     for s in data.as_array().into_iter().flatten() {
         let Some(obj) = s.as_object() else { continue };
         let mut labels: BTreeMap<String, String> = obj
@@ -195,17 +207,39 @@ fn series_ids(data: &Value, required: &BTreeMap<&str, &str>) -> (Vec<String>, Ve
         if name == "up" || name.starts_with("scrape_") {
             continue;
         }
+        let inst = labels.get("instance").cloned().unwrap_or_default();
+        if inst != instance {
+            *out.other_instances.entry(inst).or_default() += 1;
+            continue;
+        }
         for (k, v) in required {
             if labels.get(*k).map(String::as_str) != Some(*v) {
-                wrong.push(format!("{name}{{…}} has {k}={:?}", labels.get(*k)));
+                out.wrong
+                    .push(format!("{name}{{…}} has {k}={:?}", labels.get(*k)));
             }
         }
         for l in ADDED_LABELS {
             labels.remove(l);
         }
-        ids.push(scrape::series_id(&name, &labels));
+        out.ids.push(scrape::series_id(&name, &labels));
     }
-    (ids, wrong)
+    out
+}
+
+/// The `instance` label scrapers give the exporter: the host:port of its URL.
+fn instance_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
+/// "; N series of other instances ignored (…)" when there are any.
+fn others_note(others: &BTreeMap<String, usize>) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let n: usize = others.values().sum();
+    let list: Vec<&String> = others.keys().take(3).collect();
+    format!(" ({n} series of other instances ignored: {list:?})")
 }
 
 /// Compares stored series with the exporter's: "n/m" and what is missing or extra.
@@ -257,6 +291,7 @@ pub fn run(e: &Endpoints) -> Vec<Check> {
         )),
     };
     let auth = e.query_user.as_ref();
+    let instance = instance_of(&e.exporter);
     let window = (e.scrape_interval.as_secs_f64() * 20.0).max(300.0);
     let range = || {
         vec![
@@ -286,14 +321,18 @@ pub fn run(e: &Endpoints) -> Vec<Check> {
                     ("availability_zone", r.availability_zone.as_str()),
                     ("job", "mock-exporter"),
                 ]);
-                let (ids, wrong) = series_ids(&data, &required);
-                let (same, d) = compare(exp, &ids);
-                ok &= same && wrong.is_empty();
-                parts.push(format!("{}: {d}", r.name));
-                if let Some(w) = wrong.first() {
+                let st = stored_series(&data, &instance, &required);
+                let (same, d) = compare(exp, &st.ids);
+                ok &= same && st.wrong.is_empty();
+                parts.push(format!(
+                    "{}: {d}{}",
+                    r.name,
+                    others_note(&st.other_instances)
+                ));
+                if let Some(w) = st.wrong.first() {
                     parts.push(format!(
                         "{} series with wrong labels, e.g. {w}",
-                        wrong.len()
+                        st.wrong.len()
                     ));
                 }
             }
@@ -323,10 +362,10 @@ pub fn run(e: &Endpoints) -> Vec<Check> {
                 ("VictoriaMetrics", &e.query, auth),
             ] {
                 let data = c.api(base, "/api/v1/series", &params, a)?;
-                let (ids, wrong) = series_ids(&data, &required);
-                let (same, d) = compare(exp, &ids);
-                ok &= same && wrong.is_empty();
-                parts.push(format!("{who}: {d}"));
+                let st = stored_series(&data, &instance, &required);
+                let (same, d) = compare(exp, &st.ids);
+                ok &= same && st.wrong.is_empty();
+                parts.push(format!("{who}: {d}{}", others_note(&st.other_instances)));
             }
             Ok((ok, parts.join("; ")))
         })(),
@@ -573,6 +612,28 @@ pub fn table(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_series_keeps_the_exporter_instance_only() {
+        let data = serde_json::json!([
+            {"__name__": "x_total", "instance": "127.0.0.1:2112", "job": "mock-exporter", "region": "r", "a": "1"},
+            {"__name__": "x_total", "instance": "127.0.0.1:3112", "job": "mock-exporter", "region": "r", "a": "1"},
+            {"__name__": "up", "instance": "127.0.0.1:2112", "job": "mock-exporter", "region": "r"},
+            {"__name__": "y", "instance": "127.0.0.1:2112", "job": "other", "region": "r"}
+        ]);
+        let required = BTreeMap::from([("job", "mock-exporter")]);
+        let st = stored_series(
+            &data,
+            &instance_of("http://127.0.0.1:2112/metrics"),
+            &required,
+        );
+        assert_eq!(st.ids, ["x_total{a=\"1\"}", "y{}"]);
+        assert_eq!(st.wrong.len(), 1, "{:?}", st.wrong);
+        assert_eq!(
+            st.other_instances,
+            BTreeMap::from([("127.0.0.1:3112".to_string(), 1)])
+        );
+    }
 
     #[test]
     fn compare_reports_missing_extra_and_duplicates() {

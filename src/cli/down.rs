@@ -43,7 +43,12 @@ pub fn run(args: DownArgs) -> anyhow::Result<Outcome> {
         }
     }
     // Whatever the supervisor did not stop: last started first.
-    let pids: Vec<u32> = state.components.iter().rev().filter_map(|c| c.pid).collect();
+    let pids: Vec<u32> = state
+        .components
+        .iter()
+        .rev()
+        .filter_map(|c| c.pid)
+        .collect();
     let left = pids.iter().filter(|p| supervise::group_alive(**p)).count();
     supervise::stop_in_order(&pids, args.stop_timeout);
     if alive(sup) {
