@@ -1,5 +1,5 @@
 # What the lab's service modules share: unit hardening and the options every instance has.
-{lib}: {
+{lib}: rec {
   # The hardening of nixpkgs' services.victoriametrics unit
   # (nixos/modules/services/databases/victoriametrics.nix).
   hardening = {
@@ -66,4 +66,25 @@
       after = ["network.target"];
     }
     // extra;
+
+  # A hardened service running `argv` (a list, escaped for systemd), with extra arguments last and
+  # an optional state directory under /var/lib/rwlab.
+  service = {
+    description,
+    argv,
+    extraArgs ? [],
+    stateDirectory ? null,
+    unitConfig ? {},
+  }:
+    unit description {
+      inherit unitConfig;
+      serviceConfig =
+        hardening
+        // lib.optionalAttrs (stateDirectory != null) {StateDirectory = "rwlab/${stateDirectory}";}
+        // {ExecStart = lib.escapeShellArgs (argv ++ extraArgs);};
+    };
+
+  # The unit config that makes a build-time check part of the system: `check` is a derivation
+  # that fails when the config is invalid.
+  checked = check: {X-ConfigChecked = "${check}";};
 }

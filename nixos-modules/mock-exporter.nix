@@ -31,21 +31,18 @@ in {
     // builtins.removeAttrs (common.instanceOptions "mock exporter") ["enable"];
 
   config = lib.mkIf cfg.enable {
-    systemd.services.rwlab-mock-exporter = common.unit "remote-write-lab mock exporter" {
-      serviceConfig =
-        common.hardening
-        // {
-          ExecStart = lib.escapeShellArgs ([
-              (lib.getExe' cfg.package "mock-exporter")
-              "--listen"
-              (common.addr cfg.listenAddress cfg.port)
-              "--seed"
-              (toString cfg.seed)
-              "--scale"
-              (toString cfg.scale)
-            ]
-            ++ cfg.extraArgs);
-        };
+    systemd.services.rwlab-mock-exporter = common.service {
+      description = "remote-write-lab mock exporter";
+      inherit (cfg) extraArgs;
+      argv = [
+        (lib.getExe' cfg.package "mock-exporter")
+        "--listen"
+        (common.addr cfg.listenAddress cfg.port)
+        "--seed"
+        (toString cfg.seed)
+        "--scale"
+        (toString cfg.scale)
+      ];
     };
     services.rwlab.openPorts = lib.mkIf cfg.openFirewall [cfg.port];
   };

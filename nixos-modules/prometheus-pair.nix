@@ -43,27 +43,24 @@
 
   serverUnit = name: s: let
     file = settingsFormat.generate "${name}.yml" s.settings;
-    checked = pkgs.runCommand "${name}-checked" {} ''
-      ${lib.getExe' s.package.cli "promtool"} check config --syntax-only ${file}
-      touch $out
-    '';
   in
-    common.unit "Prometheus ${name}" {
-      unitConfig.X-ConfigChecked = "${checked}";
-      serviceConfig =
-        common.hardening
-        // {
-          StateDirectory = "rwlab/${name}";
-          ExecStart = lib.escapeShellArgs ([
-              (lib.getExe' s.package "prometheus")
-              "--config.file=${file}"
-              "--storage.tsdb.path=/var/lib/rwlab/${name}"
-              "--storage.tsdb.retention.time=${s.retentionTime}"
-              "--web.listen-address=${common.addr s.listenAddress s.port}"
-            ]
-            ++ lib.optional s.remoteWriteReceiver "--web.enable-remote-write-receiver"
-            ++ s.extraArgs);
-        };
+    common.service {
+      description = "Prometheus ${name}";
+      unitConfig = common.checked (pkgs.runCommand "${name}-checked" {} ''
+        ${lib.getExe' s.package.cli "promtool"} check config --syntax-only ${file}
+        touch $out
+      '');
+      stateDirectory = name;
+      inherit (s) extraArgs;
+      argv =
+        [
+          (lib.getExe' s.package "prometheus")
+          "--config.file=${file}"
+          "--storage.tsdb.path=/var/lib/rwlab/${name}"
+          "--storage.tsdb.retention.time=${s.retentionTime}"
+          "--web.listen-address=${common.addr s.listenAddress s.port}"
+        ]
+        ++ lib.optional s.remoteWriteReceiver "--web.enable-remote-write-receiver";
     };
 in {
   options.services.rwlab.prometheus = mkOption {

@@ -28,6 +28,19 @@
       }.";
     };
 
+  retentionOption = mkOption {
+    type = types.str;
+    default = "1d";
+    example = "15d";
+    description = "How long samples are kept (-retentionPeriod; at least 1d).";
+  };
+
+  latencyOffsetOption = mkOption {
+    type = types.str;
+    default = "1s";
+    description = "-search.latencyOffset: samples younger than this are hidden from queries (upstream default 30s).";
+  };
+
   vmstorageModule = {name, ...}: {
     options =
       common.instanceOptions "vmstorage"
@@ -48,12 +61,7 @@
           default = 8401;
           description = "Port vmselects connect to (-vmselectAddr).";
         };
-        retentionPeriod = mkOption {
-          type = types.str;
-          default = "1d";
-          example = "15d";
-          description = "How long samples are kept (-retentionPeriod; at least 1d).";
-        };
+        retentionPeriod = retentionOption;
       };
   };
 
@@ -87,11 +95,7 @@
           description = "HTTP port of vmselect ${name}; queries go to /select/<tenant>/prometheus.";
         };
         storageNodes = storageNodesOption "8401";
-        latencyOffset = mkOption {
-          type = types.str;
-          default = "1s";
-          description = "-search.latencyOffset: samples younger than this are hidden from queries (upstream default 30s).";
-        };
+        latencyOffset = latencyOffsetOption;
       };
   };
 
@@ -105,16 +109,8 @@
           default = 8428;
           description = "HTTP port of single node ${name}; remote write goes to /api/v1/write.";
         };
-        retentionPeriod = mkOption {
-          type = types.str;
-          default = "1d";
-          description = "How long samples are kept (-retentionPeriod).";
-        };
-        latencyOffset = mkOption {
-          type = types.str;
-          default = "1s";
-          description = "-search.latencyOffset: samples younger than this are hidden from queries (upstream default 30s).";
-        };
+        retentionPeriod = retentionOption;
+        latencyOffset = latencyOffsetOption;
       };
   };
 
@@ -142,92 +138,76 @@
   exe = pkg: program: lib.getExe' pkg program;
 
   vmstorageUnit = name: i:
-    common.unit "VictoriaMetrics vmstorage ${name}" {
-      serviceConfig =
-        common.hardening
-        // {
-          StateDirectory = "rwlab/${name}";
-          ExecStart = lib.escapeShellArgs ([
-              (exe i.package "vmstorage")
-              "-storageDataPath=/var/lib/rwlab/${name}"
-              "-httpListenAddr=${common.addr i.listenAddress i.httpPort}"
-              "-vminsertAddr=${common.addr i.listenAddress i.vminsertPort}"
-              "-vmselectAddr=${common.addr i.listenAddress i.vmselectPort}"
-              "-retentionPeriod=${i.retentionPeriod}"
-            ]
-            ++ i.extraArgs);
-        };
+    common.service {
+      description = "VictoriaMetrics vmstorage ${name}";
+      stateDirectory = name;
+      inherit (i) extraArgs;
+      argv = [
+        (exe i.package "vmstorage")
+        "-storageDataPath=/var/lib/rwlab/${name}"
+        "-httpListenAddr=${common.addr i.listenAddress i.httpPort}"
+        "-vminsertAddr=${common.addr i.listenAddress i.vminsertPort}"
+        "-vmselectAddr=${common.addr i.listenAddress i.vmselectPort}"
+        "-retentionPeriod=${i.retentionPeriod}"
+      ];
     };
 
   vminsertUnit = name: i:
-    common.unit "VictoriaMetrics vminsert ${name}" {
-      serviceConfig =
-        common.hardening
-        // {
-          ExecStart = lib.escapeShellArgs ([
-              (exe i.package "vminsert")
-              "-httpListenAddr=${common.addr i.listenAddress i.port}"
-              "-storageNode=${lib.concatStringsSep "," i.storageNodes}"
-              "-replicationFactor=${toString i.replicationFactor}"
-            ]
-            ++ i.extraArgs);
-        };
+    common.service {
+      description = "VictoriaMetrics vminsert ${name}";
+      inherit (i) extraArgs;
+      argv = [
+        (exe i.package "vminsert")
+        "-httpListenAddr=${common.addr i.listenAddress i.port}"
+        "-storageNode=${lib.concatStringsSep "," i.storageNodes}"
+        "-replicationFactor=${toString i.replicationFactor}"
+      ];
     };
 
   vmselectUnit = name: i:
-    common.unit "VictoriaMetrics vmselect ${name}" {
-      serviceConfig =
-        common.hardening
-        // {
-          StateDirectory = "rwlab/${name}";
-          ExecStart = lib.escapeShellArgs ([
-              (exe i.package "vmselect")
-              "-httpListenAddr=${common.addr i.listenAddress i.port}"
-              "-storageNode=${lib.concatStringsSep "," i.storageNodes}"
-              "-cacheDataPath=/var/lib/rwlab/${name}"
-              "-search.latencyOffset=${i.latencyOffset}"
-            ]
-            ++ i.extraArgs);
-        };
+    common.service {
+      description = "VictoriaMetrics vmselect ${name}";
+      stateDirectory = name;
+      inherit (i) extraArgs;
+      argv = [
+        (exe i.package "vmselect")
+        "-httpListenAddr=${common.addr i.listenAddress i.port}"
+        "-storageNode=${lib.concatStringsSep "," i.storageNodes}"
+        "-cacheDataPath=/var/lib/rwlab/${name}"
+        "-search.latencyOffset=${i.latencyOffset}"
+      ];
     };
 
   vmsingleUnit = name: i:
-    common.unit "VictoriaMetrics single node ${name}" {
-      serviceConfig =
-        common.hardening
-        // {
-          StateDirectory = "rwlab/${name}";
-          ExecStart = lib.escapeShellArgs ([
-              (exe i.package "victoria-metrics")
-              "-storageDataPath=/var/lib/rwlab/${name}"
-              "-httpListenAddr=${common.addr i.listenAddress i.port}"
-              "-retentionPeriod=${i.retentionPeriod}"
-              "-search.latencyOffset=${i.latencyOffset}"
-            ]
-            ++ i.extraArgs);
-        };
+    common.service {
+      description = "VictoriaMetrics single node ${name}";
+      stateDirectory = name;
+      inherit (i) extraArgs;
+      argv = [
+        (exe i.package "victoria-metrics")
+        "-storageDataPath=/var/lib/rwlab/${name}"
+        "-httpListenAddr=${common.addr i.listenAddress i.port}"
+        "-retentionPeriod=${i.retentionPeriod}"
+        "-search.latencyOffset=${i.latencyOffset}"
+      ];
     };
 
   vmauthUnit = name: i: let
     file = settingsFormat.generate "${name}-auth.yml" i.settings;
-    checked = pkgs.runCommand "${name}-auth-checked" {} ''
-      ${exe i.package "vmauth"} -dryRun -auth.config=${file}
-      touch $out
-    '';
   in
-    common.unit "VictoriaMetrics vmauth ${name}" {
+    common.service {
+      description = "VictoriaMetrics vmauth ${name}";
       # The config is checked at build time; the unit refers to the check so it is built.
-      unitConfig.X-ConfigChecked = "${checked}";
-      serviceConfig =
-        common.hardening
-        // {
-          ExecStart = lib.escapeShellArgs ([
-              (exe i.package "vmauth")
-              "-httpListenAddr=${common.addr i.listenAddress i.port}"
-              "-auth.config=${file}"
-            ]
-            ++ i.extraArgs);
-        };
+      unitConfig = common.checked (pkgs.runCommand "${name}-auth-checked" {} ''
+        ${exe i.package "vmauth"} -dryRun -auth.config=${file}
+        touch $out
+      '');
+      inherit (i) extraArgs;
+      argv = [
+        (exe i.package "vmauth")
+        "-httpListenAddr=${common.addr i.listenAddress i.port}"
+        "-auth.config=${file}"
+      ];
     };
 
   units = kind: mk:

@@ -38,28 +38,25 @@
 
   agentUnit = name: a: let
     file = settingsFormat.generate "${name}-scrape.yml" a.settings;
-    checked = pkgs.runCommand "${name}-scrape-checked" {} ''
-      ${lib.getExe' a.package "vmagent"} -dryRun -promscrape.config=${file}
-      touch $out
-    '';
   in
-    common.unit "vmagent ${name}" {
-      unitConfig.X-ConfigChecked = "${checked}";
-      serviceConfig =
-        common.hardening
-        // {
-          # The on-disk queue: samples wait here while a remote-write URL is down.
-          StateDirectory = "rwlab/${name}";
-          ExecStart = lib.escapeShellArgs ([
-              (lib.getExe' a.package "vmagent")
-              "-httpListenAddr=${common.addr a.listenAddress a.port}"
-              "-promscrape.config=${file}"
-              "-remoteWrite.tmpDataPath=/var/lib/rwlab/${name}/remote-write"
-              "-remoteWrite.showURL"
-            ]
-            ++ map (u: "-remoteWrite.url=${u}") a.remoteWriteUrls
-            ++ a.extraArgs);
-        };
+    common.service {
+      description = "vmagent ${name}";
+      unitConfig = common.checked (pkgs.runCommand "${name}-scrape-checked" {} ''
+        ${lib.getExe' a.package "vmagent"} -dryRun -promscrape.config=${file}
+        touch $out
+      '');
+      # The on-disk queue: samples wait here while a remote-write URL is down.
+      stateDirectory = name;
+      inherit (a) extraArgs;
+      argv =
+        [
+          (lib.getExe' a.package "vmagent")
+          "-httpListenAddr=${common.addr a.listenAddress a.port}"
+          "-promscrape.config=${file}"
+          "-remoteWrite.tmpDataPath=/var/lib/rwlab/${name}/remote-write"
+          "-remoteWrite.showURL"
+        ]
+        ++ map (u: "-remoteWrite.url=${u}") a.remoteWriteUrls;
     };
 in {
   options.services.rwlab.vmagent = mkOption {
