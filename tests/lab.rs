@@ -22,6 +22,18 @@ fn labctl(args: &[&str]) -> Output {
         .expect("running labctl")
 }
 
+/// Runs labctl until it succeeds or `secs` have passed; returns the last run.
+fn labctl_until_success(args: &[&str], secs: u64) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let out = labctl(args);
+        if out.status.success() || std::time::Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
 }
@@ -219,7 +231,9 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
         text(&check)
     );
 
-    let compare = labctl(
+    // compare reads a range ending two scrape intervals ago, so `rate` needs a few intervals of
+    // history: the young lab gets up to 60 s to have them.
+    let compare = labctl_until_success(
         &[
             &[
                 "compare",
@@ -235,6 +249,7 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
             common,
         ]
         .concat(),
+        60,
     );
     let report: Value = serde_json::from_slice(&compare.stdout)
         .unwrap_or_else(|e| panic!("compare printed no JSON ({e}):\n{}", text(&compare)));
