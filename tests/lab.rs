@@ -166,7 +166,9 @@ fn end_to_end(storage: &str, start: u16) {
 /// On the green lab: every dashboard query returns data (and a broken one is caught), the
 /// comparison runs, and every example query of the docs returns data.
 fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
-    let check = labctl(
+    // Panels over rates and summaries need a few scrapes of history, which a just-green lab may
+    // lack: up to 60 s for it.
+    let check = labctl_until_success(
         &[
             &[
                 "dashboards",
@@ -179,6 +181,7 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
             common,
         ]
         .concat(),
+        60,
     );
     let report: Value = serde_json::from_slice(&check.stdout)
         .unwrap_or_else(|e| panic!("dashboards check printed no JSON ({e}):\n{}", text(&check)));
