@@ -56,3 +56,11 @@ step "start the units of nix/lab-local.nix"
 
 step "labctl verify against them"
 labctl verify --storage single --fast --wait 90s
+
+step "labctl dashboards check against them"
+for _ in $(seq 30); do
+  labctl dashboards check --storage single --fast >"$work/dashboards.txt" 2>&1 && break
+  sleep 2
+done
+cat "$work/dashboards.txt"
+tail -1 "$work/dashboards.txt" | grep -q ", 0 failed"
