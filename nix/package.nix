@@ -22,7 +22,9 @@ in
         ../benches
         ../bench
         ../lab.toml
+        ../grafana
         ../docs/metrics/reference.md
+        ../docs/examples/queries.md
         ../nix
       ];
     };
@@ -35,8 +37,12 @@ in
     checkFlags = ["--skip=nix_"];
     __darwinAllowLocalNetworking = true;
 
+    # labctl looks for grafana/dashboards and docs/examples beside the lab.toml it reads.
     postInstall = ''
-      install -Dm644 lab.toml $out/share/remote-write-lab/lab.toml
+      share=$out/share/remote-write-lab
+      install -Dm644 lab.toml $share/lab.toml
+      install -Dm644 -t $share/grafana/dashboards grafana/dashboards/*.json
+      install -Dm644 -t $share/docs/examples docs/examples/queries.md
     '';
 
     meta = {
