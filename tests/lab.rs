@@ -518,3 +518,23 @@ fn verify_against_nothing_fails_fast_with_exit_1() {
         text(&out)
     );
 }
+
+#[test]
+fn bin_override_to_a_missing_file_is_refused() {
+    let state = tempdir("binover");
+    let out = labctl(&[
+        "up",
+        "--storage",
+        "single",
+        "--bin",
+        "vmagent=/nonexistent/vmagent",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--bin vmagent=/nonexistent/vmagent: no such file"),
+        "{}",
+        text(&out)
+    );
+}
