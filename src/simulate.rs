@@ -103,11 +103,6 @@ impl Load {
         }
     }
 
-    /// A flat curve, `d(t) = 1`.
-    pub fn flat() -> Load {
-        Load::from_waves(Vec::new())
-    }
-
     /// `d(t)`.
     pub fn at(&self, t: f64) -> f64 {
         1.0 + self
