@@ -72,6 +72,11 @@
       vm-test = pkgs.testers.runNixOSTest (import ./vm-tests/lab.nix {inherit self;});
       package = pkgs.remote-write-lab;
       nix-lib = pkgs.runCommand "rwlab-nix-lib-tests" {nativeBuildInputs = [pkgs.nix];} ''
+        # A private store for evaluation inside the build, as nixpkgs' own lib tests set up.
+        export TEST_ROOT=$(pwd)/test-tmp HOME=$(mktemp -d) NIX_BUILD_HOOK= PAGER=cat
+        export NIX_CONF_DIR=$TEST_ROOT/etc NIX_LOCALSTATE_DIR=$TEST_ROOT/var
+        export NIX_LOG_DIR=$TEST_ROOT/var/log/nix NIX_STATE_DIR=$TEST_ROOT/var/nix NIX_STORE_DIR=$TEST_ROOT/store
+        nix-store --init
         cd ${self}
         failures=$(nix-instantiate --eval --strict --json nix/tests/lib.nix)
         [ "$failures" = "[]" ] || { echo "nix/tests/lib.nix failures: $failures"; exit 1; }
