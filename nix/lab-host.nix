@@ -8,4 +8,12 @@
   };
   networking.hostName = "rwlab";
   system.stateVersion = "26.05";
+
+  # A machine of your own brings these; they make the configuration a complete system, which
+  # `nix flake check` evaluates. The lab VM (build-vm) replaces both with its own disk.
+  boot.loader.grub.device = "nodev";
+  fileSystems."/" = {
+    device = "/dev/disk/by-label/nixos";
+    fsType = "ext4";
+  };
 }
