@@ -70,13 +70,15 @@ in {
         RemainAfterExit = true;
         UMask = "0077";
       };
+      # The folder can be traversed, the files are Grafana's alone.
       script = ''
-        mkdir -p ${secrets}
+        install -d -m 0755 ${secrets}
         for f in ${cfg.secretKeyFile} ${cfg.adminPasswordFile}; do
           [ -s "$f" ] || head -c 24 /dev/urandom | base64 > "$f"
         done
         [ -s ${cfg.vmauthPasswordFile} ] || printf '%s' ${lib.escapeShellArg cfg.vmauthPassword} > ${cfg.vmauthPasswordFile}
-        chown grafana ${cfg.secretKeyFile} ${cfg.adminPasswordFile} ${cfg.vmauthPasswordFile} 2>/dev/null || true
+        chown grafana ${cfg.secretKeyFile} ${cfg.adminPasswordFile} ${cfg.vmauthPasswordFile}
+        chmod 0400 ${cfg.secretKeyFile} ${cfg.adminPasswordFile} ${cfg.vmauthPasswordFile}
       '';
     };
 
