@@ -138,12 +138,14 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
             }
             if let Some(err) = &r.error {
                 println!("  ERROR {err}");
-            } else if r.matched == 0 {
+            } else if r.series == [0, 0] {
                 println!(
                     "  no series in either store: the range ends {}s ago, so a lab younger than the query's \
                      window plus that has nothing to compare yet; try again in a minute, or widen --range",
                     2 * step.as_secs()
                 );
+            } else if r.matched == 0 {
+                println!("  no series in common: the two stores hold different label sets for this query");
             }
         }
     }
