@@ -380,12 +380,14 @@ fn detach(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Outcome> {
         .context("starting labctl in the background")?;
     let mut follower = std::fs::File::open(&log_path)?;
     let mut shown = 0u64;
+    let mut seen = String::new();
     let deadline = Instant::now() + args.ready_timeout * (plan.len() as u32).max(1);
     loop {
         let _ = follower.seek(SeekFrom::Start(shown));
         let mut buf = String::new();
         let _ = follower.read_to_string(&mut buf);
         shown += buf.len() as u64;
+        seen.push_str(&buf);
         print!("{buf}");
         let _ = std::io::stdout().flush();
         if let Some(status) = child.try_wait()? {
@@ -395,7 +397,7 @@ fn detach(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Outcome> {
             );
         }
         if LabState::load(state_dir).map(|s| s.ready).unwrap_or(false)
-            && buf.contains("check it end to end")
+            && seen.contains("check it end to end")
         {
             println!(
                 "running in the background (labctl pid {}); stop it with `labctl down`",
