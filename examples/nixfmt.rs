@@ -4,6 +4,11 @@
 //!
 //! `cargo test` fails when a file is not formatted (tests/nix.rs).
 
+#[path = "../tests/support/nix_files.rs"]
+mod nix_files;
+
+use nix_files::nix_files;
+
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut changed = 0;
@@ -21,25 +26,4 @@ fn main() {
         }
     }
     println!("{changed} files changed");
-}
-
-/// Every .nix file of the repository, outside target/ and hidden folders.
-fn nix_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        let name = e.file_name().to_string_lossy().to_string();
-        if p.is_dir() {
-            if !name.starts_with('.') && name != "target" {
-                out.extend(nix_files(&p));
-            }
-        } else if name.ends_with(".nix") {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }

@@ -2,29 +2,17 @@
 //! the pure functions of nix/lib.nix pass their tests, flake.lock pins what the project pins.
 //! (That the Nix and Rust renderings agree is tests/nix_parity.rs.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+#[path = "support/nix_files.rs"]
+mod nix_files;
+
+use nix_files::nix_files;
 
 use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn nix_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        let name = e.file_name().to_string_lossy().to_string();
-        if p.is_dir() {
-            if !name.starts_with('.') && name != "target" {
-                out.extend(nix_files(&p));
-            }
-        } else if name.ends_with(".nix") {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
 
 fn nix_instantiate(args: &[&str]) -> std::process::Output {
     Command::new("nix-instantiate")
