@@ -131,13 +131,23 @@ pub fn alive(pid: u32) -> bool {
     if nix::sys::signal::kill(Pid::from_raw(pid as i32), None).is_err() {
         return false;
     }
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => true,
-    }
+    // Without /proc (not Linux), the signal check above is all there is.
+    proc_stat(pid).is_none_or(|(state, _)| running(&state))
+}
+
+/// A process's state letter and process group, from `/proc/PID/stat`.
+fn proc_stat(pid: u32) -> Option<(String, u32)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // state ppid pgrp …
+    Some((f.first()?.to_string(), f.get(2)?.parse().ok()?))
+}
+
+/// Whether a state letter is a live process (not a zombie, not dead).
+fn running(state: &str) -> bool {
+    state != "Z" && state != "X"
 }
 
 /// The last `lines` lines of a log file.
@@ -455,24 +465,13 @@ pub fn group_alive(pgid: u32) -> bool {
     let Ok(entries) = fs::read_dir("/proc") else {
         return true;
     };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // fields after the name: state ppid pgrp …
-        if f.len() > 2 && f[2] == pgid.to_string() && f[0] != "Z" && f[0] != "X" {
-            return true;
-        }
-    }
-    false
+    entries.flatten().any(|e| {
+        e.file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+            .and_then(proc_stat)
+            .is_some_and(|(state, pgrp)| pgrp == pgid && running(&state))
+    })
 }
 
 /// The readiness URL of a component.
@@ -514,5 +513,28 @@ fn wait_ready(r: &mut Running, timeout: Duration) -> anyhow::Result<()> {
             );
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_stat_reads_state_and_group_of_this_process() {
+        let (state, pgrp) = proc_stat(std::process::id()).expect("/proc/self/stat");
+        assert!(running(&state), "{state}");
+        assert_eq!(pgrp, nix::unistd::getpgrp().as_raw() as u32);
+        assert!(alive(std::process::id()));
+        assert!(group_alive(pgrp));
+    }
+
+    #[test]
+    fn a_reaped_process_is_neither_alive_nor_a_live_group() {
+        let mut child = Command::new("true").process_group(0).spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!alive(pid));
+        assert!(!group_alive(pid));
     }
 }
