@@ -55,6 +55,14 @@
     };
   };
 
+  # An option holding named instances of `module`; each instance `NAME` runs as unit rwlab-NAME.
+  instances = what: module:
+    lib.mkOption {
+      type = lib.types.attrsOf (lib.types.submodule module);
+      default = {};
+      description = "${what}, by name (the systemd unit is rwlab-NAME).";
+    };
+
   # `host:port` for a listen address.
   addr = host: port: "${host}:${toString port}";
 

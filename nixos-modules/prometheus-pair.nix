@@ -63,11 +63,7 @@
         ++ lib.optional s.remoteWriteReceiver "--web.enable-remote-write-receiver";
     };
 in {
-  options.services.rwlab.prometheus = mkOption {
-    type = types.attrsOf (types.submodule serverModule);
-    default = {};
-    description = "Prometheus servers, by name (the systemd unit is rwlab-NAME).";
-  };
+  options.services.rwlab.prometheus = common.instances "Prometheus servers" serverModule;
 
   config = {
     systemd.services = lib.mapAttrs' (name: s: lib.nameValuePair "rwlab-${name}" (serverUnit name s)) servers;

@@ -216,31 +216,11 @@
   ports = kind: f: lib.concatMap f (lib.attrValues (lib.filterAttrs (_: i: i.openFirewall) (enabled cfg.${kind})));
 in {
   options.services.rwlab = {
-    vmstorage = mkOption {
-      type = types.attrsOf (types.submodule vmstorageModule);
-      default = {};
-      description = "vmstorage instances, by name (the systemd unit is rwlab-NAME).";
-    };
-    vminsert = mkOption {
-      type = types.attrsOf (types.submodule vminsertModule);
-      default = {};
-      description = "vminsert instances, by name (the systemd unit is rwlab-NAME).";
-    };
-    vmselect = mkOption {
-      type = types.attrsOf (types.submodule vmselectModule);
-      default = {};
-      description = "vmselect instances, by name (the systemd unit is rwlab-NAME).";
-    };
-    vmsingle = mkOption {
-      type = types.attrsOf (types.submodule vmsingleModule);
-      default = {};
-      description = "Single-node victoria-metrics instances, by name (the systemd unit is rwlab-NAME); the lab's `storage = \"single\"`.";
-    };
-    vmauth = mkOption {
-      type = types.attrsOf (types.submodule vmauthModule);
-      default = {};
-      description = "vmauth instances, by name (the systemd unit is rwlab-NAME).";
-    };
+    vmstorage = common.instances "vmstorage instances" vmstorageModule;
+    vminsert = common.instances "vminsert instances" vminsertModule;
+    vmselect = common.instances "vmselect instances" vmselectModule;
+    vmsingle = common.instances "Single-node victoria-metrics instances (the lab's `storage = \"single\"`)" vmsingleModule;
+    vmauth = common.instances "vmauth instances" vmauthModule;
   };
 
   config = {

@@ -59,11 +59,7 @@
         ++ map (u: "-remoteWrite.url=${u}") a.remoteWriteUrls;
     };
 in {
-  options.services.rwlab.vmagent = mkOption {
-    type = types.attrsOf (types.submodule agentModule);
-    default = {};
-    description = "vmagent instances, by name (the systemd unit is rwlab-NAME).";
-  };
+  options.services.rwlab.vmagent = common.instances "vmagent instances" agentModule;
 
   config = {
     systemd.services = lib.mapAttrs' (name: a: lib.nameValuePair "rwlab-${name}" (agentUnit name a)) agents;
