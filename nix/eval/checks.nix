@@ -1,0 +1,89 @@
+# What `nix flake check` would evaluate first, evaluated here with nixpkgs' NixOS declarations
+# (./nixos.nix) and without nixpkgs (./flake.nix): tests/nix_eval.rs evaluates each attribute.
+#
+#   nix-instantiate --eval --strict --json nix/eval/checks.nix -A vmTest
+{root ? ../..}: let
+  nixos = import ./nixos.nix;
+  flake = import ./flake.nix {inherit root;};
+  system = "x86_64-linux";
+  # What a machine of one's own brings: its platform, boot loader and root file system.
+  machine = {
+    nixpkgs.hostPlatform = system;
+    boot.loader.grub.device = "nodev";
+    fileSystems."/" = {
+      device = "/dev/disk/by-label/nixos";
+      fsType = "ext4";
+    };
+  };
+
+  # A configuration that uses each exported module, with arguments systemd would otherwise expand.
+  uses = {
+    mock-exporter.services.rwlab.mockExporter = {
+      enable = true;
+      openFirewall = true;
+      extraArgs = ["--label=%h" "--home=$HOME"];
+    };
+    victoriametrics-cluster.services.rwlab = {
+      vmstorage.storage-a.openFirewall = true;
+      vminsert.insert-a.storageNodes = ["127.0.0.1:8400"];
+      vmselect.select-a.storageNodes = ["127.0.0.1:8401"];
+      vmsingle.single-a.port = 8438;
+      vmauth.auth-a.settings.unauthorized_user.url_prefix = "http://127.0.0.1:8481/select/0/prometheus";
+    };
+    vmagents.services.rwlab.vmagent.agent-a = {
+      remoteWriteUrls = ["http://127.0.0.1:8480/insert/0/prometheus/api/v1/write"];
+      settings.scrape_configs = [];
+      openFirewall = true;
+    };
+    prometheus-pair.services.rwlab.prometheus.prom-a = {
+      settings.global.scrape_interval = "2s";
+      remoteWriteReceiver = true;
+    };
+    grafana-lab.services.rwlab.grafana = {
+      enable = true;
+      openFirewall = true;
+    };
+    lab.services.rwlab.lab.enable = true;
+    default.services.rwlab.lab.enable = true;
+  };
+  alone = module: config: nixos.build (nixos.system {modules = [module machine config];}).config;
+  # With pkgs given (nixpkgs.pkgs, as runNixOSTest and many flakes do), nixpkgs.* is read-only.
+  readOnly = module: config:
+    nixos.build
+    (nixos.system {
+      modules = [module (removeAttrs machine ["nixpkgs"]) config];
+      readOnlyPkgs = import ./pkgs.nix {inherit system;};
+    })
+    .config;
+in {
+  # Each nixosModules.<name> imported alone into a NixOS system: bare, then used.
+  modulesAlone = builtins.mapAttrs (_: m: alone m {}) flake.nixosModules;
+  modulesUsed = builtins.mapAttrs (name: m: alone m (uses.${name} or {})) flake.nixosModules;
+  modulesWithReadOnlyPkgs = builtins.mapAttrs (name: m: readOnly m (uses.${name} or {})) flake.nixosModules;
+
+  # nixosConfigurations.*: the host as nixos-rebuild builds it, and its VM variant.
+  configurations =
+    builtins.mapAttrs (_: c: {
+      inherit (c) legacySystemArgument;
+      host = nixos.build c.config;
+      vm = nixos.build c.config.virtualisation.vmVariant;
+    })
+    flake.nixosConfigurations;
+  labVmApp = flake.apps.${system}.lab-vm.program;
+
+  # checks.<system>.vm-test: every node, composed as nixos/lib/testing/nodes.nix does, built.
+  vmTest = let
+    t = flake.checks.${system}.vm-test;
+  in {
+    nodes = builtins.mapAttrs (_: nixos.build) t.nodes;
+    inherit (t) testScript;
+  };
+
+  formatter = let
+    f = flake.formatter.${system};
+  in {
+    text = f.text or null;
+    runtimeInputs = map (p: p.name) (f.runtimeInputs or []);
+  };
+  devShell = map (p: p.name) flake.devShells.${system}.default.packages;
+}
