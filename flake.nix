@@ -16,11 +16,9 @@
         overlays = [self.overlays.default];
       };
     forAll = systems: f: lib.genAttrs systems (system: f (pkgsFor system));
-    labSystem = system:
-      lib.nixosSystem {
-        inherit system;
-        modules = [self.nixosModules.default ./nix/lab-host.nix ./nix/lab-vm.nix];
-      };
+    # The modules, and the lab host's module list, with this flake's packages.
+    modules = import ./nix/modules.nix {packages = system: self.packages.${system};};
+    labSystem = system: lib.nixosSystem {modules = modules.labHost system;};
   in {
     overlays.default = final: _: {
       remote-write-lab = final.callPackage ./nix/package.nix {};
@@ -50,18 +48,8 @@
         };
       });
 
-    nixosModules = {
-      default = {
-        imports = [./nixos-modules];
-        nixpkgs.overlays = [self.overlays.default];
-      };
-      mock-exporter = ./nixos-modules/mock-exporter.nix;
-      victoriametrics-cluster = ./nixos-modules/victoriametrics-cluster.nix;
-      vmagents = ./nixos-modules/vmagents.nix;
-      prometheus-pair = ./nixos-modules/prometheus-pair.nix;
-      grafana-lab = ./nixos-modules/grafana-lab.nix;
-      lab = ./nixos-modules/lab.nix;
-    };
+    # Each works imported alone; their `package` options default to this flake's packages.
+    inherit (modules) nixosModules;
 
     nixosConfigurations = {
       lab = labSystem "x86_64-linux";
@@ -80,6 +68,8 @@
         cd ${self}
         failures=$(nix-instantiate --eval --strict --json nix/tests/lib.nix)
         [ "$failures" = "[]" ] || { echo "nix/tests/lib.nix failures: $failures"; exit 1; }
+        failures=$(nix-instantiate --eval --strict --json nix/eval/tests.nix -A failures)
+        [ "$failures" = "[]" ] || { echo "nix/eval/tests.nix failures: $failures"; exit 1; }
         touch $out
       '';
       lint = pkgs.runCommand "rwlab-nix-lint" {nativeBuildInputs = [pkgs.alejandra pkgs.deadnix pkgs.statix];} ''
@@ -100,6 +90,8 @@
           rustfmt
           rust-analyzer
           prometheus
+          # promtool: nixpkgs' prometheus ships it in the cli output.
+          prometheus.cli
           victoriametrics
           victoriametrics-cluster
           python3Packages.prometheus-client
@@ -111,6 +103,21 @@
       };
     });
 
-    formatter = forAll (linux ++ darwin) (pkgs: pkgs.alejandra);
+    # `nix fmt` runs the formatter without arguments (NixOS/nix#11438), where alejandra would read
+    # stdin: with none, format the repository (the nearest folder up with flake.nix).
+    formatter = forAll (linux ++ darwin) (pkgs:
+      pkgs.writeShellApplication {
+        name = "rwlab-fmt";
+        runtimeInputs = [pkgs.alejandra];
+        text = ''
+          if [ $# -eq 0 ]; then
+            root=$PWD
+            while [ "$root" != / ] && [ ! -e "$root/flake.nix" ]; do root=$(dirname "$root"); done
+            [ -e "$root/flake.nix" ] || root=$PWD
+            set -- "$root"
+          fi
+          exec alejandra "$@"
+        '';
+      });
   };
 }

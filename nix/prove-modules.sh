@@ -19,9 +19,28 @@ export PATH="$root/target/release:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# What NixOS and the flake give the modules besides pkgs: the `utils` argument (escapeSystemdExecArgs,
+# from nix/eval/utils.nix, which behaves as nixos/lib/utils.nix) and the project's own packages
+# (fake store paths shaped like nix-eval's, so `run` finds the binaries on PATH).
 for cfg in nix/lab-host.nix nix/lab-local.nix; do
+  name=$(basename "$cfg" .nix)
+  cat >"$work/$name-wrapped.nix" <<NIX
+{
+  imports = [ $root/$cfg ];
+  _module.args.utils = import $root/nix/eval/utils.nix (import $lib);
+  services.rwlab.packages = builtins.listToAttrs (map (name: {
+    inherit name;
+    value = {
+      type = "derivation";
+      inherit name;
+      outPath = "/nix/store/00000000000000000000000000000000-\${name}";
+      outputs = [ "out" ];
+    };
+  }) [ "remote-write-lab" "victoriametrics-cluster" ]);
+}
+NIX
   step "evaluate nixos-modules with $cfg"
-  "$shared/nix-eval/check" "$lib" nixos-modules/default.nix "$cfg" "$work/$(basename "$cfg" .nix).json"
+  "$shared/nix-eval/check" "$lib" nixos-modules/default.nix "$work/$name-wrapped.nix" "$work/$name.json"
 done
 
 step "check every rendered config with the real tools"

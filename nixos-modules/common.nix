@@ -1,5 +1,9 @@
 # What the lab's service modules share: unit hardening and the options every instance has.
-{lib}: rec {
+# `utils` is the NixOS module argument (nixos/lib/utils.nix), for escapeSystemdExecArgs.
+{
+  lib,
+  utils,
+}: rec {
   # The hardening of nixpkgs' services.victoriametrics unit
   # (nixos/modules/services/databases/victoriametrics.nix).
   hardening = {
@@ -55,6 +59,16 @@
     };
   };
 
+  # A `package` option defaulting to one of the project's own packages (services.rwlab.packages,
+  # which the flake sets to its packages.${system}).
+  ownPackage = config: name: description:
+    lib.mkOption {
+      type = lib.types.package;
+      default = config.services.rwlab.packages.${name};
+      defaultText = lib.literalExpression "remote-write-lab.packages.\${system}.${name}";
+      description = "The ${name} package to use: ${description}";
+    };
+
   # An option holding named instances of `module`; each instance `NAME` runs as unit rwlab-NAME.
   instances = what: module:
     lib.mkOption {
@@ -75,7 +89,8 @@
     }
     // extra;
 
-  # A hardened service running `argv` (a list, escaped for systemd), with extra arguments last and
+  # A hardened service running `argv` (a list, escaped for systemd: quoted, `%` and `$` doubled, so
+  # arguments reach the program as written), with extra arguments last and
   # an optional state directory under /var/lib/rwlab.
   service = {
     description,
@@ -89,7 +104,7 @@
       serviceConfig =
         hardening
         // lib.optionalAttrs (stateDirectory != null) {StateDirectory = "rwlab/${stateDirectory}";}
-        // {ExecStart = lib.escapeShellArgs (argv ++ extraArgs);};
+        // {ExecStart = utils.escapeSystemdExecArgs (argv ++ extraArgs);};
     };
 
   # The unit config that makes a build-time check part of the system: `check` is a derivation

@@ -9,6 +9,8 @@
   cfg = config.services.rwlab.grafana;
   secrets = "/var/lib/rwlab-secrets";
 in {
+  imports = [./shared.nix];
+
   options.services.rwlab.grafana = {
     enable = lib.mkEnableOption "Grafana with the lab's datasources and dashboards";
     listenAddress = mkOption {

@@ -33,6 +33,16 @@
     ++ map (r: "vmagent-${r.name}") t.region
     ++ ["prometheus-writer" "prometheus-receiver" "grafana"];
 in {
+  # Every component it configures, so that it works imported alone.
+  imports = [
+    ./shared.nix
+    ./mock-exporter.nix
+    ./victoriametrics-cluster.nix
+    ./vmagents.nix
+    ./prometheus-pair.nix
+    ./grafana-lab.nix
+  ];
+
   options.services.rwlab.lab = {
     enable = lib.mkEnableOption "the remote-write lab: every component of lab.toml on this host (see `components`)";
     topology = mkOption {

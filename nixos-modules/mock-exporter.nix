@@ -2,16 +2,18 @@
 {
   config,
   lib,
-  pkgs,
+  utils,
   ...
 }: let
   cfg = config.services.rwlab.mockExporter;
-  common = import ./common.nix {inherit lib;};
+  common = import ./common.nix {inherit lib utils;};
 in {
+  imports = [./shared.nix];
+
   options.services.rwlab.mockExporter =
     {
       enable = lib.mkEnableOption "the lab's mock exporter (realistic, deterministic Prometheus metrics)";
-      package = lib.mkPackageOption pkgs "remote-write-lab" {};
+      package = common.ownPackage config "remote-write-lab" "mock-exporter and labctl.";
       port = lib.mkOption {
         type = lib.types.port;
         default = 2112;

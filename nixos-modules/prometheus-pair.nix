@@ -4,10 +4,11 @@
   config,
   lib,
   pkgs,
+  utils,
   ...
 }: let
   inherit (lib) types mkOption;
-  common = import ./common.nix {inherit lib;};
+  common = import ./common.nix {inherit lib utils;};
   settingsFormat = pkgs.formats.yaml {};
   servers = lib.filterAttrs (_: s: s.enable) config.services.rwlab.prometheus;
 
@@ -63,10 +64,13 @@
         ++ lib.optional s.remoteWriteReceiver "--web.enable-remote-write-receiver";
     };
 in {
+  imports = [./shared.nix];
+
   options.services.rwlab.prometheus = common.instances "Prometheus servers" serverModule;
 
   config = {
     systemd.services = lib.mapAttrs' (name: s: lib.nameValuePair "rwlab-${name}" (serverUnit name s)) servers;
     services.rwlab.openPorts = lib.concatMap (s: lib.optional s.openFirewall s.port) (lib.attrValues servers);
+    services.rwlab.instanceNames = lib.attrNames config.services.rwlab.prometheus;
   };
 }

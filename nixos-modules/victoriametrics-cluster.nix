@@ -5,17 +5,16 @@
   config,
   lib,
   pkgs,
+  utils,
   ...
 }: let
   inherit (lib) types mkOption;
-  common = import ./common.nix {inherit lib;};
+  common = import ./common.nix {inherit lib utils;};
   cfg = config.services.rwlab;
   settingsFormat = pkgs.formats.yaml {};
   enabled = lib.filterAttrs (_: i: i.enable);
 
-  clusterPackage = lib.mkPackageOption pkgs "victoriametrics-cluster" {
-    extraDescription = "Built from upstream's -cluster tag: nixpkgs' victoriametrics has no cluster binaries.";
-  };
+  clusterPackage = common.ownPackage config "victoriametrics-cluster" "vmstorage, vminsert and vmselect, built from upstream's -cluster tag (nixpkgs' victoriametrics has no cluster binaries).";
 
   storageNodesOption = rpc:
     mkOption {
@@ -215,6 +214,8 @@
 
   ports = kind: f: lib.concatMap f (lib.attrValues (lib.filterAttrs (_: i: i.openFirewall) (enabled cfg.${kind})));
 in {
+  imports = [./shared.nix];
+
   options.services.rwlab = {
     vmstorage = common.instances "vmstorage instances" vmstorageModule;
     vminsert = common.instances "vminsert instances" vminsertModule;
@@ -238,13 +239,6 @@ in {
       ++ ports "vmsingle" (i: [i.port])
       ++ ports "vmauth" (i: [i.port]);
 
-    assertions = let
-      names = lib.concatMap (k: lib.attrNames cfg.${k}) ["vmstorage" "vminsert" "vmselect" "vmsingle" "vmauth" "vmagent" "prometheus"];
-    in [
-      {
-        assertion = lib.length names == lib.length (lib.unique names);
-        message = "services.rwlab: instance names must be unique across vmstorage, vminsert, vmselect, vmsingle, vmauth, vmagent and prometheus (each becomes the unit rwlab-NAME).";
-      }
-    ];
+    services.rwlab.instanceNames = lib.concatMap (k: lib.attrNames cfg.${k}) ["vmstorage" "vminsert" "vmselect" "vmsingle" "vmauth"];
   };
 }

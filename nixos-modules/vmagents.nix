@@ -4,10 +4,11 @@
   config,
   lib,
   pkgs,
+  utils,
   ...
 }: let
   inherit (lib) types mkOption;
-  common = import ./common.nix {inherit lib;};
+  common = import ./common.nix {inherit lib utils;};
   settingsFormat = pkgs.formats.yaml {};
   agents = lib.filterAttrs (_: a: a.enable) config.services.rwlab.vmagent;
 
@@ -59,10 +60,13 @@
         ++ map (u: "-remoteWrite.url=${u}") a.remoteWriteUrls;
     };
 in {
+  imports = [./shared.nix];
+
   options.services.rwlab.vmagent = common.instances "vmagent instances" agentModule;
 
   config = {
     systemd.services = lib.mapAttrs' (name: a: lib.nameValuePair "rwlab-${name}" (agentUnit name a)) agents;
     services.rwlab.openPorts = lib.concatMap (a: lib.optional a.openFirewall a.port) (lib.attrValues agents);
+    services.rwlab.instanceNames = lib.attrNames config.services.rwlab.vmagent;
   };
 }

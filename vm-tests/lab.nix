@@ -15,12 +15,12 @@
   };
 in {
   name = "remote-write-lab-end-to-end";
-  node.pkgsReadOnly = false;
 
+  # Merged into every node at normal priority (nixos/lib/testing/nodes.nix): only what no node
+  # sets. Memory: qemu-vm.nix's default, 1024 MiB; `lab` sets its own.
   defaults = {
     imports = [self.nixosModules.default];
     documentation.enable = false;
-    virtualisation.memorySize = 1024;
   };
 
   nodes = {
@@ -46,7 +46,7 @@ in {
           vmstorage-2 = "storage2";
         };
       };
-      environment.systemPackages = [pkgs.remote-write-lab pkgs.curl pkgs.jq];
+      environment.systemPackages = [config.services.rwlab.packages.remote-write-lab pkgs.curl pkgs.jq];
     };
   };
 
