@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use remote_write_lab::catalog::{FleetOptions, Model};
+use remote_write_lab::exporter::fleet::{FleetOptions, Model};
 
 const EXPORTER: &str = env!("CARGO_BIN_EXE_mock-exporter");
 const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/python_peer.py");
@@ -139,7 +139,7 @@ fn main() {
         let t = Instant::now();
         let renders = 5;
         for i in 0..renders {
-            std::hint::black_box(remote_write_lab::exposition::render(
+            std::hint::black_box(remote_write_lab::exporter::exposition::render(
                 &model,
                 1_795_700_000 + i,
             ));

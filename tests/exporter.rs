@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use remote_write_lab::catalog::{Churn, FleetOptions, Model, FAMILIES, REGIONS};
-use remote_write_lab::exposition;
+use remote_write_lab::exporter::catalog::FAMILIES;
+use remote_write_lab::exporter::exposition;
+use remote_write_lab::exporter::fleet::{Churn, FleetOptions, Model, REGIONS};
 use remote_write_lab::scrape::{self, Series};
 
 /// A Tuesday afternoon in November 2026, well past every simulated boot.

@@ -1,6 +1,6 @@
 //! The Prometheus text exposition format (0.0.4) of one page.
 //!
-//! Values come from [`crate::catalog::Model`]; this module only arranges them into tikv's
+//! Values come from [`super::fleet::Model`]; this module only arranges them into tikv's
 //! `prometheus` data model and encodes them with its `TextEncoder`, so HELP/TYPE lines, escaping,
 //! `le` formatting and the `+Inf` bucket are the client library's, not ours.
 
@@ -9,7 +9,8 @@ use prometheus::proto::{
 };
 use prometheus::{Encoder, TextEncoder};
 
-use crate::catalog::{Fam, Kind, Model, Sink, Value, FAMILIES};
+use super::catalog::{Fam, Kind, FAMILIES};
+use super::fleet::{Model, Sink, Value};
 
 /// The `Content-Type` of a page. Prometheus 3 fails a scrape that lacks it.
 pub fn content_type() -> &'static str {

@@ -11,7 +11,7 @@
 //! at most one quantum's worth of the minimum rate. Then `F(k) − F(k−1) ≥ j ≥ j·(u(k−1) − u(k))`,
 //! so the jittered counter never goes down.
 //!
-//! This module knows nothing of metric names; [`crate::catalog`] decides what each signal means.
+//! This module knows nothing of metric names; [`super::fleet`] decides what each signal means.
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};

@@ -1,8 +1,9 @@
-//! The metric catalogue: every family the exporter serves, and how each series is derived.
+//! The simulated fleet: hosts, their services, the regions they probe and churn, turned into
+//! every series of the page for an instant.
 //!
-//! [`FAMILIES`] is the single list of names, types, labels, HELP texts and models: it feeds the
-//! page, `mock-exporter --list-metrics` and so `docs/metrics/reference.md`. [`Model`] turns the
-//! catalogue into values for an instant, using [`crate::simulate`] for the arithmetic. The
+//! [`Model`] is a pure function from (options, second) to values, sent in catalogue order to a
+//! [`Sink`] ([`super::exposition`] is the one that writes text). Each host draws its parameters
+//! (uptime, CPUs, memory, peak hour) from the seed; [`super::simulate`] does the arithmetic. The
 //! invariants the lab relies on hold by construction:
 //!
 //! - a histogram is a sum of components, each a monotonic counter spread over the buckets by a
@@ -15,128 +16,8 @@
 //! - errors and slow tails grow with the square of the load, ordinary traffic linearly, so errors
 //!   and latency rise together at the daily peak.
 
-use crate::simulate::{self, key, lognormal_cdf, lognormal_mean, unit, Integrals, Load, Rate};
-
-/// The type of a metric family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
-        }
-    }
-}
-
-/// One entry of the catalogue.
-#[derive(Debug, Clone, Copy)]
-pub struct Family {
-    pub name: &'static str,
-    pub kind: Kind,
-    /// Label names (besides `le`, and `host` when `--scale` is above 1).
-    pub labels: &'static [&'static str],
-    pub help: &'static str,
-    /// The group the family belongs to, for documentation.
-    pub group: &'static str,
-    /// How values are produced, for documentation.
-    pub model: &'static str,
-}
-
-macro_rules! families {
-    ($($id:ident => $name:literal, $kind:ident, [$($l:literal),*], $group:literal, $help:literal, $model:literal;)*) => {
-        /// Index of a family in [`FAMILIES`].
-        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        #[repr(usize)]
-        pub enum Fam { $($id),* }
-
-        /// The catalogue, in page order.
-        pub const FAMILIES: &[Family] = &[$(Family {
-            name: $name,
-            kind: Kind::$kind,
-            labels: &[$($l),*],
-            help: $help,
-            group: $group,
-            model: $model,
-        }),*];
-    };
-}
-
-families! {
-    HttpDuration => "http_request_duration_seconds", Histogram, ["code", "method", "route", "service"], "HTTP (RED)",
-        "Duration of HTTP requests in seconds.",
-        "Log-normal around the route's median; a slow component grows with load squared; 5xx are slow and wide.";
-    HttpRequests => "http_requests_total", Counter, ["code", "method", "route", "service"], "HTTP (RED)",
-        "Total number of HTTP requests.",
-        "Daily curve with noise; 5xx grow with load squared. Equals the duration histogram's _count.";
-    HttpRequestSize => "http_request_size_bytes", Histogram, ["code", "method", "route", "service"], "HTTP (RED)",
-        "Size of HTTP request bodies in bytes.",
-        "Log-normal per route; _count equals http_requests_total.";
-    HttpResponseSize => "http_response_size_bytes", Histogram, ["code", "method", "route", "service"], "HTTP (RED)",
-        "Size of HTTP response bodies in bytes.",
-        "Log-normal per route; _count equals http_requests_total.";
-    NodeCpu => "node_cpu_seconds_total", Counter, ["cpu", "mode"], "Node (USE)",
-        "Seconds the CPUs spent in each mode.",
-        "Busy modes follow load; idle is the rest, so the modes of a CPU add up to wall-clock seconds.";
-    NodeMemTotal => "node_memory_MemTotal_bytes", Gauge, [], "Node (USE)",
-        "Memory information field MemTotal_bytes.",
-        "Constant per host.";
-    NodeMemAvailable => "node_memory_MemAvailable_bytes", Gauge, [], "Node (USE)",
-        "Memory information field MemAvailable_bytes.",
-        "Falls as load rises, with noise; never above MemTotal.";
-    NodeDiskIo => "node_disk_io_time_seconds_total", Counter, ["device"], "Node (USE)",
-        "Total seconds spent doing I/Os.",
-        "Busy fraction follows load, always within [0, 1].";
-    NodeNetRx => "node_network_receive_bytes_total", Counter, ["device"], "Node (USE)",
-        "Network device statistic receive_bytes.",
-        "Bytes per second follow load.";
-    NodeNetTx => "node_network_transmit_bytes_total", Counter, ["device"], "Node (USE)",
-        "Network device statistic transmit_bytes.",
-        "Bytes per second follow load.";
-    NodeFsSize => "node_filesystem_size_bytes", Gauge, ["device", "device_error", "fstype", "mountpoint"], "Node (USE)",
-        "Filesystem size in bytes.",
-        "Constant per filesystem.";
-    NodeFsAvail => "node_filesystem_avail_bytes", Gauge, ["device", "device_error", "fstype", "mountpoint"], "Node (USE)",
-        "Filesystem space available to non-root users in bytes.",
-        "Slow daily fill and clean-up in 4 KiB blocks; never above size.";
-    AppErrors => "app_errors_total", Counter, ["type"], "Application",
-        "Total number of application errors by type.",
-        "Grows with load squared.";
-    AppDbDuration => "app_database_queries_duration_seconds", Histogram, ["operation"], "Application",
-        "Duration of database queries in seconds.",
-        "Log-normal per operation plus a lock-contention tail that grows with load squared.";
-    AppDbConnections => "app_database_connections_active", Gauge, ["pool"], "Application",
-        "Number of active database connections.",
-        "Pool utilisation follows load, capped at the pool size.";
-    AppCache => "app_cache_requests_total", Counter, ["cache", "result"], "Application",
-        "Total number of cache requests by result.",
-        "Hits follow load; misses grow faster under load.";
-    AppQueue => "app_queue_size", Gauge, ["queue"], "Application",
-        "Number of items waiting in the queue.",
-        "Grows with the cube of load, with noise.";
-    AppWorker => "app_worker_tasks_duration_seconds", Histogram, ["task"], "Application",
-        "Duration of background worker tasks in seconds.",
-        "Log-normal per task plus a tail under load.";
-    AppBusiness => "app_business_transactions_total", Counter, ["status", "type"], "Application",
-        "Total number of business transactions by type and status.",
-        "Follows load; failures grow with load squared.";
-    ProbeDuration => "probe_http_duration_seconds", Histogram, ["source_region", "target_region"], "Cross-region probes",
-        "Duration of successful HTTP probes between regions in seconds.",
-        "Centred on the measured inter-region RTT with jitter and a long congestion tail; _count equals probe_success_total.";
-    ProbeSuccess => "probe_success_total", Counter, ["source_region", "target_region"], "Cross-region probes",
-        "Total number of successful HTTP probes between regions.",
-        "One probe per 5 s per pair, less failures.";
-    ProbeFailure => "probe_failure_total", Counter, ["source_region", "target_region"], "Cross-region probes",
-        "Total number of failed HTTP probes between regions.",
-        "Failure probability grows with distance and with load.";
-}
+use super::catalog::Fam;
+use super::simulate::{self, key, lognormal_cdf, lognormal_mean, unit, Integrals, Load, Rate};
 
 /// The regions probed, in catalogue order.
 pub const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"];
@@ -206,7 +87,7 @@ pub enum Value {
     },
 }
 
-/// Receives series in page order; [`crate::exposition`] turns them into text.
+/// Receives series in page order; [`super::exposition`] turns them into text.
 pub trait Sink {
     /// `labels` are sorted by name and include `host` when the fleet has more than one host.
     fn series(&mut self, family: Fam, labels: &[(&str, &str)], value: Value);
@@ -956,92 +837,9 @@ fn probe_failure(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u6
     });
 }
 
-/// The catalogue as Markdown, for `--list-metrics` and `docs/metrics/reference.md`.
-pub fn markdown(model: &Model) -> String {
-    let mut out = String::new();
-    out.push_str("# Metric reference\n\n");
-    out.push_str("Generated by `mock-exporter --list-metrics`; do not edit by hand.\n\n");
-    out.push_str(&format!(
-        "One host serves {} series. With `--scale N` every series also carries a `host` label \
-         and the page holds N times as many.\n\n",
-        Model::new(FleetOptions {
-            scale: 1,
-            churn: None,
-            ..model.options()
-        })
-        .series_count()
-    ));
-    let mut group = "";
-    for f in FAMILIES {
-        if f.group != group {
-            group = f.group;
-            out.push_str(&format!("\n## {group}\n\n"));
-            out.push_str("| name | type | labels | help | model |\n|---|---|---|---|---|\n");
-        }
-        let labels = if f.labels.is_empty() {
-            "—".to_string()
-        } else {
-            f.labels
-                .iter()
-                .map(|l| format!("`{l}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            f.name,
-            f.kind.as_str(),
-            labels,
-            f.help,
-            f.model
-        ));
-    }
-    out.push_str(NOTES);
-    out
-}
-
-/// What the reference says beyond the tables.
-const NOTES: &str = "
-## Notes
-
-- **`probe_http_duration_seconds` is a histogram here, a gauge in blackbox_exporter.** blackbox_exporter
-  exposes one probe's duration per `phase` (resolve, connect, tls, processing, transfer) as a gauge,
-  fresh on every `/probe` request. The lab simulates continuous probing between regions, so it
-  exposes the distribution of many probes: a histogram labelled by `source_region` and
-  `target_region`, from which Grafana draws percentiles and the 4x4 latency matrix. Dashboards
-  written for blackbox's `probe_http_duration_seconds{phase=...}` do not apply to it, and the
-  other way round. `probe_success_total` and `probe_failure_total` are counters (blackbox's
-  `probe_success` is a 0/1 gauge); the histogram's `_count` equals `probe_success_total`.
-- **Filesystem metrics carry `device_error=\"\"`**, as node_exporter 1.8 and later do; an empty
-  label is the same as no label to Prometheus, so selectors on `device`, `fstype` and `mountpoint`
-  work unchanged.
-- **`promtool check metrics` flags `node_memory_MemTotal_bytes` and `node_memory_MemAvailable_bytes`**
-  as camelCase. These are node_exporter's own names for `/proc/meminfo` fields and it is flagged
-  the same way; the lab keeps them so that node_exporter dashboards work. No other family has a finding.
-- **Round-trip times** are cloudping.co medians between the AWS regions (us-east-1 to eu-west-1
-  70 ms, to sa-east-1 114 ms, to ap-southeast-1 211 ms; eu-west-1 to sa-east-1 176 ms, to
-  ap-southeast-1 181 ms; ap-southeast-1 to sa-east-1 322 ms; 1 to 4 ms within a region).
-- **Values are a pure function of `--seed` and the current second**: the page is computed once a
-  second and served from memory to every scraper, and the `x-mock-exporter-time` response header
-  names the second it was computed for.
-";
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn catalogue_and_enum_agree() {
-        assert_eq!(
-            FAMILIES[Fam::ProbeFailure as usize].name,
-            "probe_failure_total"
-        );
-        assert_eq!(
-            FAMILIES[Fam::HttpDuration as usize].name,
-            "http_request_duration_seconds"
-        );
-        assert_eq!(FAMILIES.len(), Fam::ProbeFailure as usize + 1);
-    }
 
     #[test]
     fn default_fleet_serves_at_least_340_series() {
