@@ -17,7 +17,9 @@
 //!   and latency rise together at the daily peak.
 
 use super::catalog::Fam;
-use super::simulate::{self, key, lognormal_cdf, lognormal_mean, unit, Integrals, Load, Rate};
+use super::simulate::{
+    self, key, lognormal_cdf, lognormal_mean, unit, Draw, Integrals, Load, Rate,
+};
 
 /// The regions probed, in catalogue order.
 pub const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"];
@@ -317,12 +319,11 @@ impl Model {
 
     fn host(&self, index: usize, now: f64) -> HostState {
         let seed = self.opts.seed;
-        let mut r = simulate::rng(seed, 1000 + index as u64);
-        use rand::RngExt;
-        let uptime_days: f64 = r.random_range(1.0..20.0);
-        let cpus = [2usize, 4, 4, 8][r.random_range(0..4usize)];
-        let mem_gib: f64 = [8.0, 16.0, 16.0, 32.0][r.random_range(0..4usize)];
-        let peak: f64 = r.random_range(13.0..16.0);
+        let mut draw = Draw::new(seed, 1000 + index as u64);
+        let uptime_days = draw.range(1.0, 20.0);
+        let cpus = draw.pick(&[2usize, 4, 4, 8]);
+        let mem_gib: f64 = draw.pick(&[8.0, 16.0, 16.0, 32.0]);
+        let peak = draw.range(13.0, 16.0);
         let mut boot = EPOCH as f64 - uptime_days * 86_400.0;
         let mut name = if self.opts.scale > 1 {
             format!("host-{index:04}")
