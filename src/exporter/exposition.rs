@@ -65,17 +65,12 @@ impl Sink for Families {
                 g.set_value(v);
                 m.set_gauge(g);
             }
-            Value::Histogram {
-                bounds,
-                cumulative,
-                count,
-                sum,
-            } => {
+            Value::Histogram(hist) => {
                 let mut h = Histogram::default();
                 h.set_bucket(
-                    bounds
+                    hist.bounds
                         .iter()
-                        .zip(cumulative)
+                        .zip(hist.cumulative)
                         .map(|(le, n)| {
                             let mut b = Bucket::default();
                             b.set_upper_bound(*le);
@@ -84,8 +79,8 @@ impl Sink for Families {
                         })
                         .collect(),
                 );
-                h.set_sample_count(count);
-                h.set_sample_sum(sum);
+                h.set_sample_count(hist.count);
+                h.set_sample_sum(hist.sum);
                 m.set_histogram(h);
             }
         }

@@ -80,13 +80,17 @@ pub struct Churn {
 pub enum Value {
     Counter(f64),
     Gauge(f64),
-    Histogram {
-        bounds: &'static [f64],
-        /// Cumulative counts, one per bound (without `+Inf`).
-        cumulative: Vec<u64>,
-        count: u64,
-        sum: f64,
-    },
+    Histogram(Histogram),
+}
+
+/// The buckets, count and sum of one histogram series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    pub bounds: &'static [f64],
+    /// Cumulative counts, one per bound (without `+Inf`).
+    pub cumulative: Vec<u64>,
+    pub count: u64,
+    pub sum: f64,
 }
 
 /// Receives series in page order; [`super::exposition`] turns them into text.
@@ -106,8 +110,8 @@ struct Endpoint {
     median: f64,
     req_bytes: f64,
     resp_bytes: f64,
-    /// Status code of the success, client-error and server-error series, with the client-error
-    /// share and the server-error share at average load.
+    /// Status code of each [`Outcome`], in [`Outcome::ALL`] order, then the client-error share
+    /// and the server-error share of requests at average load.
     codes: [&'static str; 3],
     client_err: f64,
     server_err: f64,
@@ -176,55 +180,164 @@ const ENDPOINTS: &[Endpoint] = &[
     },
 ];
 
-const CPU_MODES: [&str; 8] = [
-    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
-];
+/// What became of a request: each outcome has its own status code, traffic and latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    ClientError,
+    ServerError,
+}
 
-/// Busy-mode rates (fraction of a CPU-second per second) for every mode but idle.
-const CPU_RATES: [Rate; 8] = [
-    Rate {
-        a: 0.02,
-        b: 0.10,
-        c: 0.0,
-    },
-    Rate {
-        a: 0.001,
-        b: 0.0,
-        c: 0.0,
-    },
-    Rate {
-        a: 0.01,
-        b: 0.035,
-        c: 0.0,
-    },
-    Rate::ZERO,
-    Rate {
-        a: 0.002,
-        b: 0.004,
-        c: 0.0,
-    },
-    Rate {
-        a: 0.0005,
-        b: 0.0,
-        c: 0.0,
-    },
-    Rate {
-        a: 0.002,
-        b: 0.004,
-        c: 0.0,
-    },
-    Rate {
-        a: 0.0008,
-        b: 0.0,
-        c: 0.002,
-    },
-];
+impl Outcome {
+    const ALL: [Outcome; 3] = [Outcome::Success, Outcome::ClientError, Outcome::ServerError];
+}
+
+impl Endpoint {
+    fn code(&self, outcome: Outcome) -> &'static str {
+        self.codes[outcome as usize]
+    }
+
+    /// The latency of one outcome: successes follow the load, with a slow tail under stress;
+    /// client errors are fast; server errors grow with load squared, slow and wide.
+    fn latency(&self, outcome: Outcome) -> Vec<Component> {
+        match outcome {
+            Outcome::Success => {
+                let ok = self.rps * (1.0 - self.client_err - self.server_err);
+                let (body, tail) = (Rate::linear(ok * 0.97), Rate::stress(ok * 0.03));
+                HTTP_OK_SHAPE.components(self.median, body, tail).to_vec()
+            }
+            Outcome::ClientError => vec![Component {
+                rate: Rate::linear(self.rps * self.client_err),
+                median: self.median * 0.35,
+                sigma: 0.5,
+            }],
+            Outcome::ServerError => vec![Component {
+                rate: Rate::stress(self.rps * self.server_err),
+                median: self.median * 12.0,
+                sigma: 1.1,
+            }],
+        }
+    }
+
+    /// Mean request and response body sizes of one outcome, in bytes: failed requests are
+    /// answered with a short error body, and server errors hit the larger requests.
+    fn body_bytes(&self, outcome: Outcome) -> (f64, f64) {
+        match outcome {
+            Outcome::Success => (self.req_bytes, self.resp_bytes),
+            Outcome::ClientError => (self.req_bytes, ERROR_BODY_BYTES),
+            Outcome::ServerError => (self.req_bytes * 1.5, ERROR_BODY_BYTES),
+        }
+    }
+}
+
+/// Size of an error response body in bytes.
+const ERROR_BODY_BYTES: f64 = 220.0;
+
+/// The modes of `node_cpu_seconds_total`, in page order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CpuMode {
+    User,
+    Nice,
+    System,
+    Idle,
+    Iowait,
+    Irq,
+    Softirq,
+    Steal,
+}
+
+impl CpuMode {
+    const ALL: [CpuMode; 8] = [
+        CpuMode::User,
+        CpuMode::Nice,
+        CpuMode::System,
+        CpuMode::Idle,
+        CpuMode::Iowait,
+        CpuMode::Irq,
+        CpuMode::Softirq,
+        CpuMode::Steal,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            CpuMode::User => "user",
+            CpuMode::Nice => "nice",
+            CpuMode::System => "system",
+            CpuMode::Idle => "idle",
+            CpuMode::Iowait => "iowait",
+            CpuMode::Irq => "irq",
+            CpuMode::Softirq => "softirq",
+            CpuMode::Steal => "steal",
+        }
+    }
+
+    /// The share of a CPU this mode takes (CPU-seconds per second, `a + b·d + c·d²`); `None`
+    /// for idle, which is whatever the busy modes leave of wall-clock time.
+    fn busy_rate(self) -> Option<Rate> {
+        let (a, b, c) = match self {
+            CpuMode::User => (0.02, 0.10, 0.0),
+            CpuMode::Nice => (0.001, 0.0, 0.0),
+            CpuMode::System => (0.01, 0.035, 0.0),
+            CpuMode::Idle => return None,
+            CpuMode::Iowait => (0.002, 0.004, 0.0),
+            CpuMode::Irq => (0.0005, 0.0, 0.0),
+            CpuMode::Softirq => (0.002, 0.004, 0.0),
+            CpuMode::Steal => (0.0008, 0.0, 0.002),
+        };
+        Some(Rate { a, b, c })
+    }
+}
 
 /// A component of a histogram: a counter spread over the buckets by a fixed distribution.
+#[derive(Debug, Clone, Copy)]
 struct Component {
     rate: Rate,
     median: f64,
     sigma: f64,
+}
+
+/// A latency distribution in two parts: a log-normal body around the median, and a tail
+/// `slowdown` times slower (contention, retries) whose rate grows with the load squared.
+struct Shape {
+    sigma: f64,
+    slowdown: f64,
+    tail_sigma: f64,
+}
+
+impl Shape {
+    fn components(&self, median: f64, body: Rate, tail: Rate) -> [Component; 2] {
+        [
+            Component {
+                rate: body,
+                median,
+                sigma: self.sigma,
+            },
+            Component {
+                rate: tail,
+                median: median * self.slowdown,
+                sigma: self.tail_sigma,
+            },
+        ]
+    }
+}
+
+const HTTP_OK_SHAPE: Shape = Shape {
+    sigma: 0.45,
+    slowdown: 7.0,
+    tail_sigma: 0.6,
+};
+
+/// The whole number of observations each component has made by quantum `k`.
+fn counts<'a>(
+    components: &'a [Component],
+    ints: &'a Integrals,
+    series_key: u64,
+    k: u64,
+) -> impl Iterator<Item = (&'a Component, u64)> + 'a {
+    components.iter().enumerate().map(move |(ci, c)| {
+        let n = c.rate.counter(ints, series_key ^ mixi(ci), k).floor() as u64;
+        (c, n)
+    })
 }
 
 /// Cumulative counts, count and sum of a histogram made of `components`.
@@ -234,17 +347,16 @@ fn histogram(
     ints: &Integrals,
     series_key: u64,
     k: u64,
-) -> Value {
+) -> Histogram {
     let mut cumulative = vec![0u64; bounds.len()];
     let mut count = 0u64;
     let mut sum = 0.0;
-    for (ci, c) in components.iter().enumerate() {
-        let n = c.rate.counter(ints, series_key ^ mixi(ci), k).floor() as u64;
+    for (c, n) in counts(components, ints, series_key, k) {
         spread_into(&mut cumulative, bounds, n, c.median, c.sigma);
         count += n;
         sum += n as f64 * lognormal_mean(c.median, c.sigma);
     }
-    Value::Histogram {
+    Histogram {
         bounds,
         cumulative,
         count,
@@ -264,12 +376,12 @@ fn spread_into(cumulative: &mut [u64], bounds: &[f64], n: u64, median: f64, sigm
 fn histogram_of(bounds: &'static [f64], n: u64, median: f64, sigma: f64) -> Value {
     let mut cumulative = vec![0u64; bounds.len()];
     spread_into(&mut cumulative, bounds, n, median, sigma);
-    Value::Histogram {
+    Value::Histogram(Histogram {
         bounds,
         cumulative,
         count: n,
         sum: round6(n as f64 * lognormal_mean(median, sigma)),
-    }
+    })
 }
 
 fn round6(x: f64) -> f64 {
@@ -288,6 +400,13 @@ struct HostState {
     key: u64,
     cpus: usize,
     mem_total: f64,
+}
+
+impl HostState {
+    /// Whole events counted at `rate` by the series keyed by `parts` (under this host's key).
+    fn events(&self, rate: Rate, ints: &Integrals, k: u64, parts: &[&str]) -> f64 {
+        rate.counter(ints, self.key ^ key(parts), k).floor()
+    }
 }
 
 /// The simulated fleet: a pure function from an instant to the page's values.
@@ -403,7 +522,7 @@ struct CountSink<'a>(&'a mut usize);
 impl Sink for CountSink<'_> {
     fn series(&mut self, _: Fam, _: &[(&str, &str)], value: Value) {
         *self.0 += match value {
-            Value::Histogram { bounds, .. } => bounds.len() + 3,
+            Value::Histogram(h) => h.bounds.len() + 3,
             _ => 1,
         };
     }
@@ -433,90 +552,45 @@ impl Emitter<'_> {
 /// the counter and the size histograms repeat. The sink groups lines by family.
 fn http(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
     for ep in ENDPOINTS {
-        for (ci, code) in ep.codes.iter().enumerate() {
+        for outcome in Outcome::ALL {
+            let code = ep.code(outcome);
             let labels = [
-                ("code", *code),
+                ("code", code),
                 ("method", ep.method),
                 ("route", ep.route),
                 ("service", ep.service),
             ];
-            let comps: Vec<Component> = match ci {
-                0 => {
-                    let ok = ep.rps * (1.0 - ep.client_err - ep.server_err);
-                    vec![
-                        Component {
-                            rate: Rate::linear(ok * 0.97),
-                            median: ep.median,
-                            sigma: 0.45,
-                        },
-                        Component {
-                            rate: Rate::stress(ok * 0.03),
-                            median: ep.median * 7.0,
-                            sigma: 0.6,
-                        },
-                    ]
-                }
-                1 => vec![Component {
-                    rate: Rate::linear(ep.rps * ep.client_err),
-                    median: ep.median * 0.35,
-                    sigma: 0.5,
-                }],
-                _ => vec![Component {
-                    rate: Rate::stress(ep.rps * ep.server_err),
-                    median: ep.median * 12.0,
-                    sigma: 1.1,
-                }],
-            };
             let skey = h.key ^ key(&[ep.service, ep.method, ep.route, code]);
-            let dur = histogram(LATENCY_BUCKETS, &comps, ints, skey, k);
-            let n = match &dur {
-                Value::Histogram { count, .. } => *count,
-                _ => unreachable!("histogram() returns a histogram"),
-            };
-            e.put(h, Fam::HttpDuration, &labels, dur);
+            let duration = histogram(LATENCY_BUCKETS, &ep.latency(outcome), ints, skey, k);
+            let n = duration.count;
+            let (req, resp) = ep.body_bytes(outcome);
+            e.put(h, Fam::HttpDuration, &labels, Value::Histogram(duration));
             e.put(h, Fam::HttpRequests, &labels, Value::Counter(n as f64));
-            let req = if ci == 2 {
-                ep.req_bytes * 1.5
-            } else {
-                ep.req_bytes
-            };
-            e.put(
-                h,
-                Fam::HttpRequestSize,
-                &labels,
-                histogram_of(SIZE_BUCKETS, n, req, 0.8),
-            );
-            let resp = if ci == 0 { ep.resp_bytes } else { 220.0 };
-            e.put(
-                h,
-                Fam::HttpResponseSize,
-                &labels,
-                histogram_of(SIZE_BUCKETS, n, resp, 0.7),
-            );
+            let req = histogram_of(SIZE_BUCKETS, n, req, 0.8);
+            e.put(h, Fam::HttpRequestSize, &labels, req);
+            let resp = histogram_of(SIZE_BUCKETS, n, resp, 0.7);
+            e.put(h, Fam::HttpResponseSize, &labels, resp);
         }
     }
 }
 
-fn node_cpu(e: &mut Emitter, h: &HostState, ints: &Integrals, _d: f64, k: u64) {
+fn node_cpu(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
     for cpu in 0..h.cpus {
         let cpu_s = cpu.to_string();
         let ckey = h.key ^ key(&["cpu", &cpu_s]);
         // Each CPU gets its own share of the load: 0.8–1.2 of the host's.
         let share = 0.8 + 0.4 * unit(ckey, 0);
-        let mut busy = [0.0f64; 8];
-        for (m, rate) in CPU_RATES.iter().enumerate() {
-            if m != 3 {
-                busy[m] = rate.scaled(share).counter(ints, ckey ^ mixi(m), k);
-            }
-        }
-        busy[3] = ints.t - busy.iter().sum::<f64>();
-        for (m, mode) in CPU_MODES.iter().enumerate() {
-            e.put(
-                h,
-                Fam::NodeCpu,
-                &[("cpu", &cpu_s), ("mode", mode)],
-                Value::Counter(round6(busy[m])),
-            );
+        let busy = CpuMode::ALL.map(|mode| match mode.busy_rate() {
+            Some(rate) => rate
+                .scaled(share)
+                .counter(ints, ckey ^ mixi(mode as usize), k),
+            None => 0.0,
+        });
+        let idle = ints.t - busy.iter().sum::<f64>();
+        for (mode, busy) in CpuMode::ALL.into_iter().zip(busy) {
+            let seconds = if mode == CpuMode::Idle { idle } else { busy };
+            let labels = [("cpu", cpu_s.as_str()), ("mode", mode.as_str())];
+            e.put(h, Fam::NodeCpu, &labels, Value::Counter(round6(seconds)));
         }
     }
 }
@@ -562,29 +636,52 @@ fn node_disk(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
     }
 }
 
-const NICS: [(&str, f64, f64); 2] = [("eth0", 3.5e6, 5.5e6), ("lo", 4.0e4, 4.0e4)];
+/// A network interface: bytes per second received and sent at average load.
+struct Nic {
+    device: &'static str,
+    rx: f64,
+    tx: f64,
+}
+
+const NICS: [Nic; 2] = [
+    Nic {
+        device: "eth0",
+        rx: 3.5e6,
+        tx: 5.5e6,
+    },
+    Nic {
+        device: "lo",
+        rx: 4.0e4,
+        tx: 4.0e4,
+    },
+];
 
 fn node_net_rx(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
-    for (dev, rx, _) in NICS {
-        let rate = Rate {
-            a: rx * 0.05,
-            b: rx,
-            c: 0.0,
-        };
-        let v = rate.counter(ints, h.key ^ key(&["rx", dev]), k).floor();
-        e.put(h, Fam::NodeNetRx, &[("device", dev)], Value::Counter(v));
-    }
+    nic_bytes(e, h, ints, k, (Fam::NodeNetRx, "rx"), |nic| nic.rx);
 }
 
 fn node_net_tx(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
-    for (dev, _, tx) in NICS {
+    nic_bytes(e, h, ints, k, (Fam::NodeNetTx, "tx"), |nic| nic.tx);
+}
+
+/// A byte counter per interface for one direction (the family and its key), following the load.
+fn nic_bytes(
+    e: &mut Emitter,
+    h: &HostState,
+    ints: &Integrals,
+    k: u64,
+    (fam, direction): (Fam, &str),
+    per_sec: fn(&Nic) -> f64,
+) {
+    for nic in &NICS {
+        let bytes = per_sec(nic);
         let rate = Rate {
-            a: tx * 0.05,
-            b: tx,
+            a: bytes * 0.05,
+            b: bytes,
             c: 0.0,
         };
-        let v = rate.counter(ints, h.key ^ key(&["tx", dev]), k).floor();
-        e.put(h, Fam::NodeNetTx, &[("device", dev)], Value::Counter(v));
+        let v = h.events(rate, ints, k, &[direction, nic.device]);
+        e.put(h, fam, &[("device", nic.device)], Value::Counter(v));
     }
 }
 
@@ -637,34 +734,74 @@ fn node_fs_avail(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u6
 
 fn app_errors(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
     for (kind, c) in [("database", 0.05), ("timeout", 0.12), ("validation", 0.3)] {
-        let v = Rate::stress(c)
-            .counter(ints, h.key ^ key(&["err", kind]), k)
-            .floor();
+        let v = h.events(Rate::stress(c), ints, k, &["err", kind]);
         e.put(h, Fam::AppErrors, &[("type", kind)], Value::Counter(v));
     }
 }
 
-fn app_db(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
-    for (op, qps, median) in [
+/// A latency histogram with one series per operation, each a [`Shape`] whose tail is a fixed
+/// share of the operations.
+struct Operations {
+    fam: Fam,
+    /// The label naming the operation, and the first part of each series' key.
+    label: &'static str,
+    key: &'static str,
+    bounds: &'static [f64],
+    shape: Shape,
+    /// Tail operations per body operation.
+    tail_share: f64,
+    /// (label value, operations per second at average load, median seconds)
+    ops: &'static [(&'static str, f64, f64)],
+}
+
+impl Operations {
+    fn emit(&self, e: &mut Emitter, h: &HostState, ints: &Integrals, k: u64) {
+        for &(op, per_sec, median) in self.ops {
+            let body = Rate::linear(per_sec);
+            let tail = Rate::stress(per_sec * self.tail_share);
+            let comps = self.shape.components(median, body, tail);
+            let v = histogram(self.bounds, &comps, ints, h.key ^ key(&[self.key, op]), k);
+            e.put(h, self.fam, &[(self.label, op)], Value::Histogram(v));
+        }
+    }
+}
+
+/// Database queries: a lock-contention tail 20 times slower.
+const DB_QUERIES: Operations = Operations {
+    fam: Fam::AppDbDuration,
+    label: "operation",
+    key: "db",
+    bounds: DB_BUCKETS,
+    shape: Shape {
+        sigma: 0.55,
+        slowdown: 20.0,
+        tail_sigma: 0.8,
+    },
+    tail_share: 0.02,
+    ops: &[
         ("insert", 35.0, 0.004),
         ("select", 420.0, 0.0018),
         ("update", 60.0, 0.006),
-    ] {
-        let comps = [
-            Component {
-                rate: Rate::linear(qps),
-                median,
-                sigma: 0.55,
-            },
-            Component {
-                rate: Rate::stress(qps * 0.02),
-                median: median * 20.0,
-                sigma: 0.8,
-            },
-        ];
-        let v = histogram(DB_BUCKETS, &comps, ints, h.key ^ key(&["db", op]), k);
-        e.put(h, Fam::AppDbDuration, &[("operation", op)], v);
-    }
+    ],
+};
+
+/// Background tasks: a tail 6 times slower under load.
+const WORKER_TASKS: Operations = Operations {
+    fam: Fam::AppWorker,
+    label: "task",
+    key: "task",
+    bounds: WORKER_BUCKETS,
+    shape: Shape {
+        sigma: 0.5,
+        slowdown: 6.0,
+        tail_sigma: 0.7,
+    },
+    tail_share: 0.05,
+    ops: &[("generate_invoice", 2.0, 1.8), ("send_email", 6.0, 0.35)],
+};
+
+fn app_db(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+    DB_QUERIES.emit(e, h, ints, k);
 }
 
 fn app_db_connections(e: &mut Emitter, h: &HostState, _: &Integrals, d: f64, k: u64) {
@@ -684,15 +821,9 @@ fn app_cache(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
         let misses =
             Rate::linear(rps * (1.0 - hit) * 0.7).plus(Rate::stress(rps * (1.0 - hit) * 0.3));
         for (result, rate) in [("hit", hits), ("miss", misses)] {
-            let v = rate
-                .counter(ints, h.key ^ key(&["cache", cache, result]), k)
-                .floor();
-            e.put(
-                h,
-                Fam::AppCache,
-                &[("cache", cache), ("result", result)],
-                Value::Counter(v),
-            );
+            let v = h.events(rate, ints, k, &["cache", cache, result]);
+            let labels = [("cache", cache), ("result", result)];
+            e.put(h, Fam::AppCache, &labels, Value::Counter(v));
         }
     }
 }
@@ -710,28 +841,7 @@ fn app_queue(e: &mut Emitter, h: &HostState, _: &Integrals, d: f64, k: u64) {
 }
 
 fn app_worker(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
-    for (task, tps, median) in [("generate_invoice", 2.0, 1.8), ("send_email", 6.0, 0.35)] {
-        let comps = [
-            Component {
-                rate: Rate::linear(tps),
-                median,
-                sigma: 0.5,
-            },
-            Component {
-                rate: Rate::stress(tps * 0.05),
-                median: median * 6.0,
-                sigma: 0.7,
-            },
-        ];
-        let v = histogram(
-            WORKER_BUCKETS,
-            &comps,
-            ints,
-            h.key ^ key(&["task", task]),
-            k,
-        );
-        e.put(h, Fam::AppWorker, &[("task", task)], v);
-    }
+    WORKER_TASKS.emit(e, h, ints, k);
 }
 
 fn app_business(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
@@ -740,15 +850,9 @@ fn app_business(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64
             ("completed", Rate::linear(tps * 0.98)),
             ("failed", Rate::stress(tps * 0.02)),
         ] {
-            let v = rate
-                .counter(ints, h.key ^ key(&["biz", kind, status]), k)
-                .floor();
-            e.put(
-                h,
-                Fam::AppBusiness,
-                &[("status", status), ("type", kind)],
-                Value::Counter(v),
-            );
+            let v = h.events(rate, ints, k, &["biz", kind, status]);
+            let labels = [("status", status), ("type", kind)];
+            e.put(h, Fam::AppBusiness, &labels, Value::Counter(v));
         }
     }
 }
@@ -761,21 +865,17 @@ fn probe_failure_share(rtt_ms: f64) -> f64 {
     0.0005 + 0.02 * rtt_ms / 322.0
 }
 
+/// Probes cluster tightly around the round-trip time; congestion adds a tail 1.8 times slower.
+const PROBE_SHAPE: Shape = Shape {
+    sigma: 0.06,
+    slowdown: 1.8,
+    tail_sigma: 0.45,
+};
+
 fn probe_components(rtt_ms: f64) -> [Component; 2] {
     let ok = PROBE_RATE * (1.0 - probe_failure_share(rtt_ms));
-    let median = rtt_ms / 1000.0;
-    [
-        Component {
-            rate: Rate::constant(ok * 0.9).plus(Rate::linear(ok * 0.08)),
-            median,
-            sigma: 0.06,
-        },
-        Component {
-            rate: Rate::stress(ok * 0.02),
-            median: median * 1.8,
-            sigma: 0.45,
-        },
-    ]
+    let body = Rate::constant(ok * 0.9).plus(Rate::linear(ok * 0.08));
+    PROBE_SHAPE.components(rtt_ms / 1000.0, body, Rate::stress(ok * 0.02))
 }
 
 fn each_pair(mut f: impl FnMut(&'static str, &'static str, f64)) {
@@ -788,19 +888,10 @@ fn each_pair(mut f: impl FnMut(&'static str, &'static str, f64)) {
 
 fn probe_duration(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
     each_pair(|src, dst, rtt| {
-        let v = histogram(
-            PROBE_BUCKETS,
-            &probe_components(rtt),
-            ints,
-            h.key ^ key(&["probe", src, dst]),
-            k,
-        );
-        e.put(
-            h,
-            Fam::ProbeDuration,
-            &[("source_region", src), ("target_region", dst)],
-            v,
-        );
+        let skey = h.key ^ key(&["probe", src, dst]);
+        let v = histogram(PROBE_BUCKETS, &probe_components(rtt), ints, skey, k);
+        let labels = [("source_region", src), ("target_region", dst)];
+        e.put(h, Fam::ProbeDuration, &labels, Value::Histogram(v));
     });
 }
 
@@ -808,17 +899,9 @@ fn probe_success(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u6
     each_pair(|src, dst, rtt| {
         let comps = probe_components(rtt);
         let skey = h.key ^ key(&["probe", src, dst]);
-        let n: u64 = comps
-            .iter()
-            .enumerate()
-            .map(|(ci, c)| c.rate.counter(ints, skey ^ mixi(ci), k).floor() as u64)
-            .sum();
-        e.put(
-            h,
-            Fam::ProbeSuccess,
-            &[("source_region", src), ("target_region", dst)],
-            Value::Counter(n as f64),
-        );
+        let n: u64 = counts(&comps, ints, skey, k).map(|(_, n)| n).sum();
+        let labels = [("source_region", src), ("target_region", dst)];
+        e.put(h, Fam::ProbeSuccess, &labels, Value::Counter(n as f64));
     });
 }
 
@@ -826,15 +909,9 @@ fn probe_failure(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u6
     each_pair(|src, dst, rtt| {
         let p = probe_failure_share(rtt);
         let rate = Rate::constant(PROBE_RATE * p * 0.5).plus(Rate::stress(PROBE_RATE * p * 0.5));
-        let v = rate
-            .counter(ints, h.key ^ key(&["probe-fail", src, dst]), k)
-            .floor();
-        e.put(
-            h,
-            Fam::ProbeFailure,
-            &[("source_region", src), ("target_region", dst)],
-            Value::Counter(v),
-        );
+        let v = h.events(rate, ints, k, &["probe-fail", src, dst]);
+        let labels = [("source_region", src), ("target_region", dst)];
+        e.put(h, Fam::ProbeFailure, &labels, Value::Counter(v));
     });
 }
 
