@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use remote_write_lab::catalog::{Churn, FleetOptions, Model, FAMILIES, REGIONS};
-use remote_write_lab::exposition;
+use remote_write_lab::exporter::catalog::FAMILIES;
+use remote_write_lab::exporter::exposition;
+use remote_write_lab::exporter::fleet::{Churn, FleetOptions, Model, REGIONS};
 use remote_write_lab::scrape::{self, Series};
 
 /// A Tuesday afternoon in November 2026, well past every simulated boot.
@@ -293,6 +294,50 @@ fn same_seed_and_time_give_the_same_page() {
     );
     let other = FleetOptions { seed: 2, ..opts };
     assert_ne!(page(opts, T0), page(other, T0), "seeds must matter");
+}
+
+/// The committed excerpt of the page for seed 1 at [`T0`]. Values are a pure function of the
+/// seed, so any change of them (the model, the generator, a dependency upgrade) fails
+/// [`page_for_seed_1_matches_golden`]. After a deliberate change, regenerate it with
+/// `UPDATE_GOLDEN=1 cargo test --test exporter page_for_seed_1_matches_golden`.
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/page-seed-1.txt");
+
+/// A digest of the whole page, and its first 20 series and the first series of every metric name
+/// in full.
+fn golden_excerpt(text: &str) -> String {
+    let digest = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let values: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let mut out = format!(
+        "# mock-exporter --seed 1 at {T0}: {} series, FNV-1a of the page {digest:016x}\n\
+         # the first 20 series, then the first series of every other metric name\n",
+        values.len()
+    );
+    let mut names = std::collections::HashSet::new();
+    for (i, line) in values.iter().enumerate() {
+        let name = line.split(['{', ' ']).next().unwrap_or(line);
+        if names.insert(name) || i < 20 {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn page_for_seed_1_matches_golden() {
+    let got = golden_excerpt(&page(FleetOptions::default(), T0));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(GOLDEN, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(GOLDEN).unwrap_or_default();
+    assert!(
+        got == want,
+        "the page for seed 1 changed; if on purpose, regenerate {GOLDEN} with \
+         UPDATE_GOLDEN=1 cargo test --test exporter page_for_seed_1_matches_golden\n\
+         --- want\n{want}\n--- got\n{got}"
+    );
 }
 
 /// histogram_quantile over the increase of a histogram between two pages.

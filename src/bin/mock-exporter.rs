@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use remote_write_lab::catalog::{self, Churn, FleetOptions, Model};
-use remote_write_lab::exporter;
+use remote_write_lab::exporter::fleet::{Churn, FleetOptions, Model};
+use remote_write_lab::exporter::{reference, server};
 
 /// Serve realistic, deterministic Prometheus metrics.
 ///
@@ -94,7 +94,7 @@ fn main() -> ExitCode {
         }),
     });
     if args.list_metrics {
-        print!("{}", catalog::markdown(&model));
+        print!("{}", reference::markdown(&model));
         return ExitCode::SUCCESS;
     }
     init_logging(args.log_format);
@@ -118,7 +118,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(listen: SocketAddr, model: Model) -> anyhow::Result<()> {
-    let listener = exporter::bind(listen).await?;
+    let listener = server::bind(listen).await?;
     let opts = model.options();
     tracing::info!(
         listen = %listener.local_addr()?,
@@ -127,7 +127,7 @@ async fn run(listen: SocketAddr, model: Model) -> anyhow::Result<()> {
         series = model.series_count(),
         "serving /metrics"
     );
-    exporter::serve(listener, model, exporter::shutdown_signal()).await?;
+    server::serve(listener, model, server::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

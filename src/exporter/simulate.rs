@@ -11,19 +11,46 @@
 //! at most one quantum's worth of the minimum rate. Then `F(k) − F(k−1) ≥ j ≥ j·(u(k−1) − u(k))`,
 //! so the jittered counter never goes down.
 //!
-//! This module knows nothing of metric names; [`crate::catalog`] decides what each signal means.
+//! This module knows nothing of metric names; [`super::fleet`] decides what each signal means.
 
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// Length of a time quantum in seconds: values change once per quantum.
 pub const QUANTUM_SECS: u64 = 1;
 
 const DAY: f64 = 86_400.0;
 
-/// A deterministic RNG for parameters drawn once per (seed, stream).
-pub fn rng(seed: u64, stream: u64) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(mix(seed ^ mix(stream.wrapping_add(0x5851_f42d_4c95_7f2d))))
+/// Parameters drawn once per (seed, stream): a host's uptime and size, a load curve's waves.
+///
+/// The values must stay a pure function of the seed across dependency upgrades, so this uses
+/// only what promises that: xoshiro256++ from `rand_xoshiro` (a named algorithm, seeded by its
+/// SplitMix64 `seed_from_u64`; its releases name any change of output as breaking) and raw
+/// `next_u64`. Ranges and choices are computed here rather than by `rand`'s samplers, which may
+/// change their values in any minor release.
+pub struct Draw(Xoshiro256PlusPlus);
+
+impl Draw {
+    pub fn new(seed: u64, stream: u64) -> Draw {
+        let seed = mix(seed ^ mix(stream.wrapping_add(0x5851_f42d_4c95_7f2d)));
+        Draw(Xoshiro256PlusPlus::seed_from_u64(seed))
+    }
+
+    /// A uniform value in `[0, 1)`: the top 53 bits of the next output.
+    pub fn unit(&mut self) -> f64 {
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A uniform value between `lo` and `hi`.
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    /// One of `items`, each as likely: the high word of `next_u64 · len` (no modulo).
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        let i = (u128::from(self.0.next_u64()) * items.len() as u128) >> 64;
+        items[i as usize]
+    }
 }
 
 /// SplitMix64 finaliser: a fast, well-distributed 64-bit hash.
@@ -74,7 +101,7 @@ impl Load {
     /// The load of one simulated host: a daily wave peaking in the host's afternoon (UTC offset
     /// `utc_peak_hour`), plus three seeded waves with periods between 7 and 90 minutes.
     pub fn seeded(seed: u64, stream: u64, boot_epoch: f64, utc_peak_hour: f64) -> Load {
-        let mut rng = rng(seed, stream);
+        let mut draw = Draw::new(seed, stream);
         let omega = std::f64::consts::TAU / DAY;
         // Peak when (boot_epoch + t) mod DAY == peak hour: ω·t + φ = 0 there.
         let phase = -omega * (utc_peak_hour * 3600.0 - boot_epoch.rem_euclid(DAY));
@@ -84,11 +111,11 @@ impl Load {
             phase,
         }];
         for _ in 0..3 {
-            let period = rng.random_range(420.0..5400.0);
+            let period = draw.range(420.0, 5400.0);
             waves.push(Wave {
-                amp: rng.random_range(0.03..0.08),
+                amp: draw.range(0.03, 0.08),
                 omega: std::f64::consts::TAU / period,
-                phase: rng.random_range(0.0..std::f64::consts::TAU),
+                phase: draw.range(0.0, std::f64::consts::TAU),
             });
         }
         Load::from_waves(waves)
@@ -257,34 +284,45 @@ pub fn lognormal_mean(median: f64, sigma: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn numeric(f: impl Fn(f64) -> f64, t: f64) -> f64 {
+    /// Asserts that a closed form agrees with midpoint integration of `f` over `[0, t]`.
+    fn assert_matches_numeric(closed: f64, f: impl Fn(f64) -> f64, t: f64) {
         let n = 200_000;
         let h = t / n as f64;
-        (0..n).map(|i| f((i as f64 + 0.5) * h) * h).sum()
+        let want: f64 = (0..n).map(|i| f((i as f64 + 0.5) * h) * h).sum();
+        assert!((closed - want).abs() < 1e-3, "{closed} vs {want}");
     }
 
     #[test]
     fn integral_matches_numeric() {
         let load = Load::seeded(7, 1, 1_767_225_600.0, 14.0);
-        let t = 20_000.0;
-        let want = numeric(|s| load.at(s), t);
-        assert!(
-            (load.integral(t) - want).abs() < 1e-3,
-            "{} vs {want}",
-            load.integral(t)
-        );
+        assert_matches_numeric(load.integral(20_000.0), |s| load.at(s), 20_000.0);
     }
 
     #[test]
     fn integral_sq_matches_numeric() {
         let load = Load::seeded(7, 2, 1_767_225_600.0, 3.0);
-        let t = 20_000.0;
-        let want = numeric(|s| load.at(s).powi(2), t);
-        assert!(
-            (load.integral_sq(t) - want).abs() < 1e-3,
-            "{} vs {want}",
-            load.integral_sq(t)
-        );
+        let closed = load.integral_sq(20_000.0);
+        assert_matches_numeric(closed, |s| load.at(s).powi(2), 20_000.0);
+    }
+
+    /// The drawn parameters are pinned: a change here changes every page.
+    #[test]
+    fn draw_is_stable_for_seed_1() {
+        let mut d = Draw::new(1, 0);
+        let got = [d.unit(), d.range(420.0, 5400.0), d.pick(&[2.0, 4.0, 8.0])];
+        assert_eq!(got, [0.13468423138444552, 4368.115849726442, 8.0]);
+    }
+
+    #[test]
+    fn draw_stays_in_range_and_picks_every_item() {
+        let mut d = Draw::new(7, 3);
+        let mut seen = [false; 4];
+        for _ in 0..1000 {
+            let x = d.range(13.0, 16.0);
+            assert!((13.0..=16.0).contains(&x), "{x}");
+            seen[d.pick(&[0usize, 1, 2, 3])] = true;
+        }
+        assert_eq!(seen, [true; 4]);
     }
 
     #[test]

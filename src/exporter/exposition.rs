@@ -1,6 +1,6 @@
 //! The Prometheus text exposition format (0.0.4) of one page.
 //!
-//! Values come from [`crate::catalog::Model`]; this module only arranges them into tikv's
+//! Values come from [`super::fleet::Model`]; this module only arranges them into tikv's
 //! `prometheus` data model and encodes them with its `TextEncoder`, so HELP/TYPE lines, escaping,
 //! `le` formatting and the `+Inf` bucket are the client library's, not ours.
 
@@ -9,7 +9,8 @@ use prometheus::proto::{
 };
 use prometheus::{Encoder, TextEncoder};
 
-use crate::catalog::{Fam, Kind, Model, Sink, Value, FAMILIES};
+use super::catalog::{Fam, Kind, FAMILIES};
+use super::fleet::{Model, Sink, Value};
 
 /// The `Content-Type` of a page. Prometheus 3 fails a scrape that lacks it.
 pub fn content_type() -> &'static str {
@@ -64,17 +65,12 @@ impl Sink for Families {
                 g.set_value(v);
                 m.set_gauge(g);
             }
-            Value::Histogram {
-                bounds,
-                cumulative,
-                count,
-                sum,
-            } => {
+            Value::Histogram(hist) => {
                 let mut h = Histogram::default();
                 h.set_bucket(
-                    bounds
+                    hist.bounds
                         .iter()
-                        .zip(cumulative)
+                        .zip(hist.cumulative)
                         .map(|(le, n)| {
                             let mut b = Bucket::default();
                             b.set_upper_bound(*le);
@@ -83,8 +79,8 @@ impl Sink for Families {
                         })
                         .collect(),
                 );
-                h.set_sample_count(count);
-                h.set_sample_sum(sum);
+                h.set_sample_count(hist.count);
+                h.set_sample_sum(hist.sum);
                 m.set_histogram(h);
             }
         }

@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 use warp::http::{header, Response, StatusCode};
 use warp::Filter;
 
-use crate::catalog::Model;
-use crate::exposition;
+use super::exposition;
+use super::fleet::Model;
 
 /// Header carrying the Unix second a page was computed for: two exporters with the same seed
 /// serve identical bodies when this header is equal.
