@@ -53,7 +53,7 @@ in
     meta = {
       description = "A native lab for Prometheus remote write into a VictoriaMetrics cluster: mock-exporter and labctl";
       homepage = "https://github.com/remote-write-lab/remote-write-lab";
-      license = lib.licenses.asl20;
+      license = with lib.licenses; [mit asl20];
       mainProgram = "labctl";
       platforms = lib.platforms.unix;
     };

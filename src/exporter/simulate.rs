@@ -11,6 +11,9 @@
 //! at most one quantum's worth of the minimum rate. Then `F(k) − F(k−1) ≥ j ≥ j·(u(k−1) − u(k))`,
 //! so the jittered counter never goes down.
 //!
+//! Transcendental functions come from the `libm` crate, not the platform's maths library, so the
+//! same seed gives the same digits on every platform (glibc, musl and macOS round differently).
+//!
 //! This module knows nothing of metric names; [`super::fleet`] decides what each signal means.
 
 use rand::{Rng, SeedableRng};
@@ -135,7 +138,7 @@ impl Load {
         1.0 + self
             .waves
             .iter()
-            .map(|w| w.amp * (w.omega * t + w.phase).cos())
+            .map(|w| w.amp * libm::cos(w.omega * t + w.phase))
             .sum::<f64>()
     }
 
@@ -185,9 +188,9 @@ impl Load {
 /// `∫₀ᵗ cos(ω·s + φ) ds`, including the `ω = 0` case.
 fn int_cos(omega: f64, phase: f64, t: f64) -> f64 {
     if omega.abs() < 1e-15 {
-        t * phase.cos()
+        t * libm::cos(phase)
     } else {
-        ((omega * t + phase).sin() - phase.sin()) / omega
+        (libm::sin(omega * t + phase) - libm::sin(phase)) / omega
     }
 }
 
@@ -272,12 +275,12 @@ pub fn lognormal_cdf(x: f64, median: f64, sigma: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
-    0.5 * (1.0 + libm::erf((x / median).ln() / (sigma * std::f64::consts::SQRT_2)))
+    0.5 * (1.0 + libm::erf(libm::log(x / median) / (sigma * std::f64::consts::SQRT_2)))
 }
 
 /// Mean of a log-normal with the given median and shape.
 pub fn lognormal_mean(median: f64, sigma: f64) -> f64 {
-    median * (sigma * sigma / 2.0).exp()
+    median * libm::exp(sigma * sigma / 2.0)
 }
 
 #[cfg(test)]
