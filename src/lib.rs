@@ -8,15 +8,8 @@
 //! Each module opens with what it owns.
 
 pub mod catalog;
-pub mod cli;
-pub mod compare;
-pub mod dashboards;
 pub mod exporter;
 pub mod exposition;
-pub mod query;
-pub mod render;
+pub mod lab;
 pub mod scrape;
 pub mod simulate;
-pub mod supervise;
-pub mod topology;
-pub mod verify;

@@ -39,12 +39,12 @@ fn text(o: &Output) -> String {
 }
 
 fn on_path(program: &str) -> bool {
-    remote_write_lab::supervise::find_on_path(program).is_some()
+    remote_write_lab::lab::supervise::find_on_path(program).is_some()
 }
 
 /// A port offset at which every port of the lab is free.
 fn free_offset(start: u16) -> u16 {
-    let t = remote_write_lab::topology::Topology::load(Path::new(LAB)).unwrap();
+    let t = remote_write_lab::lab::topology::Topology::load(Path::new(LAB)).unwrap();
     (0..40)
         .map(|i| start + i * 1000 + (std::process::id() % 97) as u16)
         .find(|off| {
@@ -155,7 +155,7 @@ fn end_to_end(storage: &str, start: u16) {
     assert!(down.status.success(), "{}", text(&down));
     for pid in pids {
         assert!(
-            !remote_write_lab::supervise::alive(pid),
+            !remote_write_lab::lab::supervise::alive(pid),
             "process {pid} survived labctl down"
         );
     }
@@ -270,23 +270,23 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
     }
 
     // Every example query of the docs returns data from VictoriaMetrics.
-    let t = remote_write_lab::topology::Topology::load(Path::new(LAB)).unwrap();
+    let t = remote_write_lab::lab::topology::Topology::load(Path::new(LAB)).unwrap();
     let offset: u16 = common[3].parse().unwrap();
     let t = t.with_port_offset(offset).unwrap();
     let st = if storage == "cluster" {
-        remote_write_lab::render::Storage::Cluster
+        remote_write_lab::lab::render::Storage::Cluster
     } else {
-        remote_write_lab::render::Storage::Single
+        remote_write_lab::lab::render::Storage::Single
     };
-    let url = remote_write_lab::render::query_url(&t, st);
+    let url = remote_write_lab::lab::render::query_url(&t, st);
     let auth = (t.vmauth.username.clone(), t.vmauth.password.clone());
     let md = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/docs/examples/queries.md"
     ))
     .unwrap();
-    let client = remote_write_lab::query::Client::new();
-    for q in remote_write_lab::compare::parse_queries(&md) {
+    let client = remote_write_lab::lab::query::Client::new();
+    for q in remote_write_lab::lab::compare::parse_queries(&md) {
         let data = client
             .api(
                 &url,
@@ -347,7 +347,7 @@ fn up_without_cluster_binaries_lists_each_and_how_to_get_it() {
     let bin = tempdir("path").join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     for p in ["prometheus", "vmagent", "vmauth", "victoria-metrics"] {
-        if let Some(real) = remote_write_lab::supervise::find_on_path(p) {
+        if let Some(real) = remote_write_lab::lab::supervise::find_on_path(p) {
             std::os::unix::fs::symlink(real, bin.join(p)).unwrap();
         }
     }

@@ -4,8 +4,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use remote_write_lab::render::{self, Storage};
-use remote_write_lab::topology::Topology;
+use remote_write_lab::lab::render::{self, Storage};
+use remote_write_lab::lab::topology::Topology;
 use serde_json::{json, Value};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");

@@ -1,7 +1,7 @@
 //! End-to-end checks of a running lab, over HTTP only.
 //!
 //! Works against any lab (native, the NixOS VMs, or services started some other way): it needs
-//! endpoints, not processes, and never looks at [`crate::supervise`]'s state. Each check returns
+//! endpoints, not processes, and never looks at [`crate::lab::supervise`]'s state. Each check returns
 //! evidence (counts, URLs, ages) so a failure says what was wrong, not only that something was.
 //!
 //! 1. Every exporter series arrives once per region, with the region's labels.
@@ -19,10 +19,10 @@ use anyhow::{anyhow, Context};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::query::Client;
-use crate::render::{self, Storage};
+use crate::lab::query::Client;
+use crate::lab::render::{self, Storage};
+use crate::lab::topology::Topology;
 use crate::scrape;
-use crate::topology::Topology;
 
 /// Labels the lab adds on the way; removed before comparing with the exporter's page.
 const ADDED_LABELS: [&str; 6] = [

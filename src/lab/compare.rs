@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::query::Client;
+use crate::lab::query::Client;
 use crate::scrape::series_id;
 
 /// A query from the examples.

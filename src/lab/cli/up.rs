@@ -13,9 +13,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::{parse_duration, parse_pair, LabArgs, Outcome};
-use crate::render::{self, Component, Kind, Storage};
-use crate::supervise::{self, alive, Binaries, Event, LabState, Supervisor};
-use crate::topology::Topology;
+use crate::lab::render::{self, Component, Kind, Storage};
+use crate::lab::supervise::{self, alive, Binaries, Event, LabState, Supervisor};
+use crate::lab::topology::Topology;
 
 /// Start the whole lab and keep it running until Ctrl-C.
 ///

@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::query::Client;
+use crate::lab::query::Client;
 
 /// A dashboard file and its JSON.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{LabArgs, Outcome};
-use crate::render::{self, Storage};
+use crate::lab::render::{self, Storage};
 
 /// Write every config file the lab uses into a folder and print each command line.
 ///

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::endpoints::EndpointArgs;
 use super::{LabArgs, Outcome};
-use crate::dashboards::{self, Datasource, Vars};
+use crate::lab::dashboards::{self, Datasource, Vars};
 
 /// Work with the lab's Grafana dashboards.
 #[derive(Debug, Args)]

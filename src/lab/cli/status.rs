@@ -6,7 +6,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{LabArgs, Outcome};
-use crate::supervise::{alive, LabState};
+use crate::lab::supervise::{alive, LabState};
 
 /// Show each component of the running lab: pid, port, ready, restarts.
 ///

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::topology::Topology;
+use crate::lab::topology::Topology;
 
 mod compare;
 mod dashboards;

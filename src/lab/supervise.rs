@@ -6,7 +6,7 @@
 //! [`Supervisor`] does the same, so no process outlives it. The state file `STATE/state.json`
 //! lets `labctl status` and `labctl down` find a detached lab.
 //!
-//! This module knows how to run processes, not what the lab is: the [`crate::render::Component`]
+//! This module knows how to run processes, not what the lab is: the [`crate::lab::render::Component`]
 //! list says what to run.
 
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::render::{Component, Kind};
+use crate::lab::render::{Component, Kind};
 
 /// Where each program comes from: `--bin NAME=PATH` overrides, then the folder of the running
 /// executable (so `labctl` finds the `mock-exporter` built beside it), then PATH.

@@ -348,7 +348,7 @@ impl Topology {
 mod tests {
     use super::*;
 
-    const LAB: &str = include_str!("../lab.toml");
+    const LAB: &str = include_str!("../../lab.toml");
 
     fn err(text: &str) -> String {
         Topology::parse(text).unwrap_err().to_string()

@@ -3,14 +3,14 @@
 //! Pure functions of a [`Topology`] and [`Options`]: no I/O, byte-stable output. Config files are
 //! JSON (which Prometheus and VictoriaMetrics read as YAML) with keys sorted, the same bytes the
 //! Nix functions in `nix/lib.nix` produce with `builtins.toJSON`, so the two renderings can be
-//! compared. [`crate::supervise`] writes the files and runs the commands.
+//! compared. [`crate::lab::supervise`] writes the files and runs the commands.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::topology::{Region, Topology, RECEIVER};
+use crate::lab::topology::{Region, Topology, RECEIVER};
 
 /// Where the samples are stored.
 #[derive(
@@ -413,7 +413,7 @@ pub fn plan(t: &Topology, o: &Options) -> Vec<Component> {
                     extra_ports: vec![s.vminsert_port, s.vmselect_port],
                 });
             }
-            let nodes = |f: fn(&crate::topology::Vmstorage) -> u16| {
+            let nodes = |f: fn(&crate::lab::topology::Vmstorage) -> u16| {
                 t.vmstorage
                     .iter()
                     .map(|s| listen_target_port(t, f(s)))
@@ -614,7 +614,7 @@ mod tests {
     use super::*;
 
     fn lab() -> Topology {
-        Topology::parse(include_str!("../lab.toml")).unwrap()
+        Topology::parse(include_str!("../../lab.toml")).unwrap()
     }
 
     fn opts(storage: Storage) -> Options {

@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::endpoints::EndpointArgs;
 use super::{parse_duration, LabArgs, Outcome};
-use crate::compare::{self, Backend, Range};
+use crate::lab::compare::{self, Backend, Range};
 
 /// Run the query set against the Prometheus receiver and VictoriaMetrics over the same range.
 ///
