@@ -274,9 +274,9 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
     let offset: u16 = common[3].parse().unwrap();
     let t = t.with_port_offset(offset).unwrap();
     let st = if storage == "cluster" {
-        remote_write_lab::lab::render::Storage::Cluster
+        remote_write_lab::lab::victoria::Storage::Cluster
     } else {
-        remote_write_lab::lab::render::Storage::Single
+        remote_write_lab::lab::victoria::Storage::Single
     };
     let url = remote_write_lab::lab::render::query_url(&t, st);
     let auth = (t.vmauth.username.clone(), t.vmauth.password.clone());
@@ -489,6 +489,14 @@ fn bad_lab_file_fails_with_the_field_named() {
             "prometheus.receiver.port",
         ),
         (good.replace("seed = 1\n", ""), "missing field `seed`"),
+        (
+            good.replace("\"15s\"", "\"0s\""),
+            "scrape_interval: \"0s\" must be above zero",
+        ),
+        (
+            good.replace("\"127.0.0.1\"", "\"not an ip\""),
+            "listen_address: \"not an ip\": ",
+        ),
     ] {
         let f = dir.join("lab.toml");
         std::fs::write(&f, bad).unwrap();
@@ -506,6 +514,23 @@ fn bad_lab_file_fails_with_the_field_named() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("labctl: ") && err.contains(want), "{err}");
     }
+}
+
+#[test]
+fn r9_a_missing_lab_file_says_its_cause_once() {
+    let out = labctl(&[
+        "render",
+        "--lab",
+        "/nonexistent.toml",
+        "--out",
+        "/nonexistent-out",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        "labctl: cannot read /nonexistent.toml: No such file or directory (os error 2)"
+    );
 }
 
 #[test]

@@ -18,3 +18,4 @@ pub mod render;
 pub mod supervise;
 pub mod topology;
 pub mod verify;
+pub mod victoria;

@@ -214,16 +214,12 @@ pub struct Supervisor {
     ready: bool,
 }
 
-/// Fails unless every port the components will listen on is free, naming the first taken one.
-pub fn check_ports(components: &[Component], listen_address: &str) -> anyhow::Result<()> {
+/// Fails unless every address the components will listen on is free, naming the first taken one.
+pub fn check_ports(components: &[Component]) -> anyhow::Result<()> {
     for c in components {
-        for port in std::iter::once(c.port).chain(c.extra_ports.iter().copied()) {
-            let addr = if listen_address.contains(':') {
-                format!("[{listen_address}]:{port}")
-            } else {
-                format!("{listen_address}:{port}")
-            };
-            if let Err(e) = TcpListener::bind(&addr) {
+        for addr in &c.listens {
+            let port = addr.port();
+            if let Err(e) = TcpListener::bind(addr) {
                 bail!(
                     "port {port} for {} is already in use ({e}): stop what holds it (another lab? `labctl down`), \
                      or shift every port with --port-offset N",
@@ -307,7 +303,7 @@ impl Supervisor {
             let r = &mut self.running[i];
             progress(Event::Starting {
                 name: &r.component.name,
-                port: r.component.port,
+                port: r.component.port(),
             });
             let t0 = Instant::now();
             Supervisor::spawn(r)?;
@@ -390,8 +386,8 @@ impl Supervisor {
                     name: r.component.name.clone(),
                     kind: r.component.kind,
                     pid: r.child.as_ref().map(Child::id),
-                    port: r.component.port,
-                    ready_url: ready_url(&r.component),
+                    port: r.component.port(),
+                    ready_url: r.component.ready_url(),
                     ready: r.ready,
                     restarts: r.restarts,
                     log: r.log.clone(),
@@ -474,17 +470,12 @@ pub fn group_alive(pgid: u32) -> bool {
     })
 }
 
-/// The readiness URL of a component.
-pub fn ready_url(c: &Component) -> String {
-    format!("http://127.0.0.1:{}{}", c.port, c.ready_path)
-}
-
 fn probe(c: &Component) -> bool {
     let agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(2)))
         .build()
         .new_agent();
-    matches!(agent.get(&ready_url(c)).call(), Ok(r) if r.status() == 200)
+    matches!(agent.get(&c.ready_url()).call(), Ok(r) if r.status() == 200)
 }
 
 fn wait_ready(r: &mut Running, timeout: Duration) -> anyhow::Result<()> {
@@ -506,7 +497,7 @@ fn wait_ready(r: &mut Running, timeout: Duration) -> anyhow::Result<()> {
             bail!(
                 "{} was not ready at {} after {}s; the end of {}:\n{}",
                 r.component.name,
-                ready_url(&r.component),
+                r.component.ready_url(),
                 timeout.as_secs(),
                 r.log.display(),
                 tail(&r.log, 20)

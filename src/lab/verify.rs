@@ -20,8 +20,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::lab::query::Client;
-use crate::lab::render::{self, Storage};
+use crate::lab::render;
 use crate::lab::topology::Topology;
+use crate::lab::victoria::Storage;
 use crate::scrape;
 
 /// Labels the lab adds on the way; removed before comparing with the exporter's page.
@@ -73,11 +74,11 @@ impl Endpoints {
             Storage::Cluster => t
                 .vminsert
                 .iter()
-                .map(|v| (v.name.clone(), render::http_url(t, v.port)))
+                .map(|v| (v.name.clone(), t.http_url(v.port, "")))
                 .collect(),
             Storage::Single => [(
                 "victoria-metrics".to_string(),
-                render::http_url(t, t.single.port),
+                t.http_url(t.single.port, ""),
             )]
             .into(),
         };
@@ -85,7 +86,7 @@ impl Endpoints {
             exporter: render::exporter_url(t),
             query: render::query_url(t, storage),
             query_user: Some((t.vmauth.username.clone(), t.vmauth.password.clone())),
-            receiver: render::receiver_url(t),
+            receiver: t.http_url(t.prometheus.receiver.port, ""),
             writer_cluster: t.prometheus.writer.cluster.clone(),
             writer_environment: t.prometheus.writer.environment.clone(),
             regions: Vec::new(),
@@ -94,12 +95,12 @@ impl Endpoints {
             vmstorages: t
                 .vmstorage
                 .iter()
-                .map(|s| (s.name.clone(), render::http_url(t, s.http_port)))
+                .map(|s| (s.name.clone(), t.http_url(s.http_port, "")))
                 .collect(),
             vmselects: t
                 .vmselect
                 .iter()
-                .map(|s| (s.name.clone(), render::http_url(t, s.port)))
+                .map(|s| (s.name.clone(), t.http_url(s.port, "")))
                 .collect(),
             scrape_interval,
         };
@@ -111,7 +112,7 @@ impl Endpoints {
                 cluster: r.cluster.clone(),
                 environment: r.environment.clone(),
                 availability_zone: r.availability_zone.clone(),
-                vmagent: render::vmagent_url(t, r),
+                vmagent: t.http_url(r.vmagent_port, ""),
                 remote_write_url: String::new(),
             })
             .collect();
@@ -134,11 +135,12 @@ impl Endpoints {
                         .and_then(|n| self.inserts.get(n))
                         .cloned()
                         .unwrap_or_default();
-                    format!("{base}/insert/{tenant}/prometheus/api/v1/write")
+                    format!("{base}{}", self.storage.write_path(tenant))
                 }
                 Storage::Single => format!(
-                    "{}/api/v1/write",
-                    self.inserts.values().next().cloned().unwrap_or_default()
+                    "{}{}",
+                    self.inserts.values().next().cloned().unwrap_or_default(),
+                    self.storage.write_path(tenant)
                 ),
             };
         }

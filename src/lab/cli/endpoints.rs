@@ -7,9 +7,9 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::{pairs_to_map, parse_pair, LabArgs};
-use crate::lab::render::Storage;
 use crate::lab::topology::Topology;
 use crate::lab::verify::Endpoints;
+use crate::lab::victoria::Storage;
 
 #[derive(Debug, Clone, Args)]
 pub struct EndpointArgs {

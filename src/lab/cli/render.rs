@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{LabArgs, Outcome};
-use crate::lab::render::{self, Storage};
+use crate::lab::render;
+use crate::lab::victoria::Storage;
 
 /// Write every config file the lab uses into a folder and print each command line.
 ///
@@ -58,7 +59,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             }
             std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))?;
         }
-        println!("{}: {} {}", c.name, c.program, c.args.join(" "));
+        println!("{}: {} {}", c.name, c.program(), c.args.join(" "));
     }
     Ok(Outcome::Ok)
 }

@@ -13,9 +13,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::{parse_duration, parse_pair, LabArgs, Outcome};
-use crate::lab::render::{self, Component, Kind, Storage};
+use crate::lab::render::{self, Component, Kind};
 use crate::lab::supervise::{self, alive, Binaries, Event, LabState, Supervisor};
 use crate::lab::topology::Topology;
+use crate::lab::victoria::Storage;
 
 /// Start the whole lab and keep it running until Ctrl-C.
 ///
@@ -168,11 +169,11 @@ pub fn prepare(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Prepared> {
     let mut missing: Vec<String> = Vec::new();
     let mut components = Vec::new();
     for c in plan {
-        match bins.find(&c.program) {
+        match bins.find(c.program()) {
             Some(p) => components.push((c, p)),
             None => {
-                if !missing.contains(&c.program) {
-                    missing.push(c.program.clone());
+                if !missing.iter().any(|m| m == c.program()) {
+                    missing.push(c.program().to_string());
                 }
             }
         }
@@ -233,9 +234,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
-    let listen = prepared.topology.listen_address.clone();
     let plan: Vec<Component> = prepared.components.iter().map(|(c, _)| c.clone()).collect();
-    supervise::check_ports(&plan, &listen)?;
+    supervise::check_ports(&plan)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -322,7 +322,7 @@ pub fn summary(t: &Topology, storage: Storage, plan: &[Component], verify: &str)
     if plan.iter().any(|c| c.kind == Kind::Grafana) {
         s += &format!(
             "  Grafana               {}  (admin / admin)\n",
-            render::http_url(t, t.grafana.port)
+            t.http_url(t.grafana.port, "")
         );
     }
     s += &format!(
@@ -331,8 +331,14 @@ pub fn summary(t: &Topology, storage: Storage, plan: &[Component], verify: &str)
         t.vmauth.username,
         t.vmauth.password
     );
-    s += &format!("  Prometheus writer     {}\n", render::writer_url(t));
-    s += &format!("  Prometheus receiver   {}\n", render::receiver_url(t));
+    s += &format!(
+        "  Prometheus writer     {}\n",
+        t.http_url(t.prometheus.writer.port, "")
+    );
+    s += &format!(
+        "  Prometheus receiver   {}\n",
+        t.http_url(t.prometheus.receiver.port, "")
+    );
     s += &format!("  mock-exporter         {}\n", render::exporter_url(t));
     s += &format!("check it end to end:   {verify}\n");
     s
@@ -361,7 +367,7 @@ fn detach(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Outcome> {
     // Fail fast in the foreground on what can be checked without starting anything.
     let prepared = prepare(args, state_dir)?;
     let plan: Vec<Component> = prepared.components.iter().map(|(c, _)| c.clone()).collect();
-    supervise::check_ports(&plan, &prepared.topology.listen_address)?;
+    supervise::check_ports(&plan)?;
     let log_path = state_dir.join("labctl.log");
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
