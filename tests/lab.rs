@@ -278,8 +278,8 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
     } else {
         remote_write_lab::lab::victoria::Storage::Single
     };
-    let url = remote_write_lab::lab::render::query_url(&t, st);
-    let auth = (t.vmauth.username.clone(), t.vmauth.password.clone());
+    let vm =
+        remote_write_lab::lab::endpoints::Endpoints::from_topology(&t, st, t.interval(true)).query;
     let md = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/docs/examples/queries.md"
@@ -287,15 +287,10 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
     .unwrap();
     let client = remote_write_lab::lab::query::Client::new();
     for q in remote_write_lab::lab::compare::parse_queries(&md) {
-        let data = client
-            .api(
-                &url,
-                "/api/v1/query",
-                &[("query", q.expr.clone())],
-                Some(&auth),
-            )
-            .unwrap_or_else(|e| panic!("{}: {e:#}", q.name));
-        let n = data["result"].as_array().map(Vec::len).unwrap_or(0);
+        let n = client
+            .query(&vm, &[("query", q.expr.clone())])
+            .unwrap_or_else(|e| panic!("{}: {e:#}", q.name))
+            .series();
         assert!(
             n > 0,
             "docs/examples/queries.md: {:?} returned no series:\n{}",

@@ -58,13 +58,10 @@ pub struct CompareArgs {
 
 pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
     let (_, e) = args.endpoints.resolve(&args.lab)?;
-    let file = args.queries.clone().unwrap_or_else(|| {
-        args.lab
-            .lab
-            .parent()
-            .map(|p| p.join("docs/examples/queries.md"))
-            .unwrap_or_else(|| PathBuf::from("docs/examples/queries.md"))
-    });
+    let file = args
+        .queries
+        .clone()
+        .unwrap_or_else(|| args.lab.beside("docs/examples/queries.md"));
     let text =
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let queries: Vec<compare::Query> = compare::parse_queries(&text)
@@ -77,13 +74,11 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
     let backends = [
         Backend {
             name: "VictoriaMetrics".into(),
-            url: e.query.clone(),
-            auth: e.query_user.clone(),
+            endpoint: e.query.clone(),
         },
         Backend {
             name: "receiver".into(),
-            url: e.receiver.clone(),
-            auth: None,
+            endpoint: e.receiver.clone(),
         },
     ];
     let now = SystemTime::now()
@@ -121,8 +116,8 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
             args.range.as_secs(),
             range.end,
             step.as_secs(),
-            backends[0].url,
-            backends[1].url
+            backends[0].endpoint.url,
+            backends[1].endpoint.url
         );
         for r in &results {
             println!("\n{}\n  {}", r.name, r.expr.replace('\n', " "));

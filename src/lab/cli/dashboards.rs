@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::endpoints::EndpointArgs;
 use super::{LabArgs, Outcome};
-use crate::lab::dashboards::{self, Datasource, Vars};
+use crate::lab::dashboards::{self, Vars};
 
 /// Work with the lab's Grafana dashboards.
 #[derive(Debug, Args)]
@@ -60,13 +60,10 @@ pub fn run(args: DashboardsArgs) -> anyhow::Result<Outcome> {
 
 fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
     let (t, e) = args.endpoints.resolve(&args.lab)?;
-    let dir = args.dir.clone().unwrap_or_else(|| {
-        args.lab
-            .lab
-            .parent()
-            .map(|p| p.join("grafana/dashboards"))
-            .unwrap_or_else(|| PathBuf::from("grafana/dashboards"))
-    });
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| args.lab.beside("grafana/dashboards"));
     let boards = dashboards::load(&dir)?;
     let problems = dashboards::validate(&boards, &["victoriametrics", "prometheus-receiver"]);
     if !problems.is_empty() {
@@ -77,20 +74,8 @@ fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
         );
     }
     let datasources = BTreeMap::from([
-        (
-            "victoriametrics".to_string(),
-            Datasource {
-                url: e.query.clone(),
-                auth: e.query_user.clone(),
-            },
-        ),
-        (
-            "prometheus-receiver".to_string(),
-            Datasource {
-                url: e.receiver.clone(),
-                auth: None,
-            },
-        ),
+        ("victoriametrics".to_string(), e.query.clone()),
+        ("prometheus-receiver".to_string(), e.receiver.clone()),
     ]);
     let interval = e.scrape_interval;
     let vars: Vec<Vars> = t

@@ -5,7 +5,7 @@
 //! a component that would not start).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -94,6 +94,11 @@ impl LabArgs {
     pub fn topology(&self) -> anyhow::Result<Topology> {
         let t = Topology::load(&self.lab)?;
         Ok(t.with_port_offset(self.port_offset)?)
+    }
+
+    /// `rel` in the folder of lab.toml: where the dashboards and example queries are.
+    pub fn beside(&self, rel: &str) -> PathBuf {
+        self.lab.parent().unwrap_or(Path::new(".")).join(rel)
     }
 
     pub fn state_dir(&self) -> anyhow::Result<PathBuf> {

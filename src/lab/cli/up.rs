@@ -147,14 +147,8 @@ pub fn prepare(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Prepared> {
             topology.vmauth.username, topology.vmauth.password
         ));
     }
-    let dashboards_dir = std::fs::canonicalize(
-        args.lab
-            .lab
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("grafana/dashboards"),
-    )
-    .unwrap_or_else(|_| PathBuf::from("grafana/dashboards"));
+    let dashboards_dir = std::fs::canonicalize(args.lab.beside("grafana/dashboards"))
+        .unwrap_or_else(|_| PathBuf::from("grafana/dashboards"));
     let plan = render::plan(
         &topology,
         &render::Options {
