@@ -74,7 +74,8 @@ impl Drop for Lab {
 }
 
 fn end_to_end(storage: &str, start: u16) {
-    let dir = tempdir(storage);
+    let tmp = tempdir(storage);
+    let dir = tmp.path();
     let state = dir.join("state");
     let offset = free_offset(start).to_string();
     let lab = Lab {
@@ -149,7 +150,7 @@ fn end_to_end(storage: &str, start: u16) {
         .as_bytes(),
     );
 
-    dashboards_and_queries(storage, &common, &dir);
+    dashboards_and_queries(storage, &common, dir);
 
     let down = labctl(&[&["down"][..], &common].concat());
     assert!(down.status.success(), "{}", text(&down));
@@ -300,11 +301,12 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
     }
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rwlab-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh folder, deleted when the value is dropped.
+fn tempdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("rwlab-test-{tag}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
@@ -339,7 +341,8 @@ fn cluster_lab_comes_up_verifies_and_goes_down() {
 #[test]
 fn up_without_cluster_binaries_lists_each_and_how_to_get_it() {
     // A PATH with everything but the cluster binaries.
-    let bin = tempdir("path").join("bin");
+    let path = tempdir("path");
+    let bin = path.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     for p in ["prometheus", "vmagent", "vmauth", "victoria-metrics"] {
         if let Some(real) = remote_write_lab::lab::supervise::find_on_path(p) {
@@ -347,6 +350,7 @@ fn up_without_cluster_binaries_lists_each_and_how_to_get_it() {
         }
     }
     let state = tempdir("missing");
+    let state = state.path();
     let out = Command::new(LABCTL)
         .args([
             "up",
@@ -377,7 +381,8 @@ fn up_without_cluster_binaries_lists_each_and_how_to_get_it() {
 fn rendered_configs_pass_promtool_and_vmagent_dry_run() {
     for storage in ["cluster", "single"] {
         for fast in [false, true] {
-            let out = tempdir(&format!("render-{storage}-{fast}"));
+            let tmp = tempdir(&format!("render-{storage}-{fast}"));
+            let out = tmp.path();
             let mut args = vec![
                 "render",
                 "--storage",
@@ -472,7 +477,8 @@ fn check_vmauth_config(path: &Path) {
 
 #[test]
 fn bad_lab_file_fails_with_the_field_named() {
-    let dir = tempdir("bad");
+    let tmp = tempdir("bad");
+    let dir = tmp.path();
     let good = std::fs::read_to_string(LAB).unwrap();
     for (bad, want) in [
         (
@@ -511,6 +517,47 @@ fn bad_lab_file_fails_with_the_field_named() {
     }
 }
 
+/// Readiness is asked at the address the lab listens on, not at 127.0.0.1.
+#[test]
+fn r9_a_component_on_127_0_0_2_becomes_ready() {
+    use remote_write_lab::lab::{render, supervise, topology, victoria};
+    let text = std::fs::read_to_string(LAB)
+        .unwrap()
+        .replace("\"127.0.0.1\"", "\"127.0.0.2\"");
+    let mut t = topology::Topology::parse(&text).unwrap();
+    let free = TcpListener::bind("127.0.0.2:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    t.exporter.port = std::num::NonZeroU16::new(free).unwrap();
+    let tmp = tempdir("listen");
+    let options = render::Options {
+        storage: victoria::Storage::Single,
+        scrape_interval: t.interval(true),
+        state_dir: tmp.path().to_path_buf(),
+        vmauth_unauthorized_user: true,
+        grafana_home: None,
+        dashboards_dir: tmp.path().join("dashboards"),
+    };
+    let exporter = render::plan(&t, &options).remove(0);
+    assert_eq!(
+        exporter.ready_url(),
+        format!("http://127.0.0.2:{free}/healthz")
+    );
+    let program = PathBuf::from(env!("CARGO_BIN_EXE_mock-exporter"));
+    let mut sup = supervise::Supervisor::new(
+        tmp.path(),
+        vec![(exporter, program)],
+        victoria::Storage::Single,
+        Vec::new(),
+    )
+    .unwrap();
+    sup.ready_timeout = std::time::Duration::from_secs(20);
+    sup.start_all(&mut |_| {}).unwrap();
+    sup.stop_all();
+}
+
 #[test]
 fn r9_a_missing_lab_file_says_its_cause_once() {
     let out = labctl(&[
@@ -542,6 +589,7 @@ fn verify_against_nothing_fails_fast_with_exit_1() {
 #[test]
 fn bin_override_to_a_missing_file_is_refused() {
     let state = tempdir("binover");
+    let state = state.path();
     let out = labctl(&[
         "up",
         "--storage",

@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::lab::topology::Topology;
+use crate::lab::victoria::Storage;
 
 mod compare;
 mod dashboards;
@@ -106,6 +107,19 @@ impl LabArgs {
             .with_context(|| format!("creating {}", self.state_dir.display()))?;
         Ok(std::fs::canonicalize(&self.state_dir)?)
     }
+}
+
+/// What the lab runs with: its storage and scrape interval.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Storage: `cluster` needs vminsert, vmselect and vmstorage on PATH; `single` runs one
+    /// victoria-metrics node (the package most distributions ship).
+    #[arg(long, value_enum, default_value_t = Storage::Cluster, help_heading = "Lab")]
+    pub storage: Storage,
+
+    /// Scrape at lab.toml's fast_scrape_interval (2 s) instead of scrape_interval (15 s).
+    #[arg(long, help_heading = "Lab")]
+    pub fast: bool,
 }
 
 /// Parses `NAME=VALUE`.

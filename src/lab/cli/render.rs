@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::{LabArgs, Outcome};
+use super::{LabArgs, Outcome, RunArgs};
 use crate::lab::render;
-use crate::lab::victoria::Storage;
 
 /// Write every config file the lab uses into a folder and print each command line.
 ///
@@ -21,11 +20,8 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub lab: LabArgs,
 
-    #[arg(long, value_enum, default_value_t = Storage::Cluster, help_heading = "Lab")]
-    pub storage: Storage,
-
-    #[arg(long, help_heading = "Lab")]
-    pub fast: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 
     /// Render vmauth's config for versions before v1.84 (basic auth only).
     #[arg(long, help_heading = "Lab")]
@@ -44,8 +40,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     let plan = render::plan(
         &t,
         &render::Options {
-            storage: args.storage,
-            scrape_interval: t.interval(args.fast),
+            storage: args.run.storage,
+            scrape_interval: t.interval(args.run.fast),
             state_dir: out.clone(),
             vmauth_unauthorized_user: !args.legacy_vmauth,
             grafana_home: None,
