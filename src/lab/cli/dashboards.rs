@@ -103,38 +103,7 @@ fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
         );
     } else {
         for b in &boards {
-            let mine: Vec<&dashboards::Outcome> = outcomes
-                .iter()
-                .filter(|o| o.target.dashboard == b.uid())
-                .collect();
-            let bad = mine.iter().filter(|o| !o.ok()).count();
-            let panels: std::collections::BTreeSet<&str> =
-                mine.iter().map(|o| o.target.panel.as_str()).collect();
-            println!(
-                "{}  {} ({}): {} panels, {} queries{}",
-                if bad == 0 { "PASS" } else { "FAIL" },
-                b.title(),
-                b.uid(),
-                panels.len(),
-                mine.len(),
-                if bad == 0 {
-                    String::new()
-                } else {
-                    format!(", {bad} failed")
-                }
-            );
-            for o in mine.iter().filter(|o| !o.ok()) {
-                let why = o.error.clone().unwrap_or_else(|| "no series".into());
-                let region = if o.region.is_empty() {
-                    String::new()
-                } else {
-                    format!(" [{}]", o.region)
-                };
-                println!(
-                    "      {} {}{region}: {why}\n        {}",
-                    o.target.panel, o.target.ref_id, o.query
-                );
-            }
+            print_dashboard(b, &outcomes);
         }
         println!("{} queries, {} failed", outcomes.len(), failed.len());
     }
@@ -144,4 +113,40 @@ fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// One dashboard's line, then each failed query of it.
+fn print_dashboard(b: &dashboards::Dashboard, outcomes: &[dashboards::Outcome]) {
+    let mine: Vec<&dashboards::Outcome> = outcomes
+        .iter()
+        .filter(|o| o.target.dashboard == b.uid())
+        .collect();
+    let bad = mine.iter().filter(|o| !o.ok()).count();
+    let panels: std::collections::BTreeSet<&str> =
+        mine.iter().map(|o| o.target.panel.as_str()).collect();
+    println!(
+        "{}  {} ({}): {} panels, {} queries{}",
+        if bad == 0 { "PASS" } else { "FAIL" },
+        b.title(),
+        b.uid(),
+        panels.len(),
+        mine.len(),
+        if bad == 0 {
+            String::new()
+        } else {
+            format!(", {bad} failed")
+        }
+    );
+    for o in mine.iter().filter(|o| !o.ok()) {
+        let why = o.error.clone().unwrap_or_else(|| "no series".into());
+        let region = if o.region.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", o.region)
+        };
+        println!(
+            "      {} {}{region}: {why}\n        {}",
+            o.target.panel, o.target.ref_id, o.query
+        );
+    }
 }

@@ -24,7 +24,7 @@ const ADDED_LABELS: [&str; 6] = [
     "region",
 ];
 
-/// 1. Every exporter series arrives in VictoriaMetrics once per region, with its labels.
+/// Check 1: Every exporter series arrives in VictoriaMetrics once per region, with its labels.
 pub fn exporter_series_once_per_region(cx: &Context) -> anyhow::Result<Verdict> {
     let e = cx.endpoints;
     let expected = cx.expected()?;
@@ -57,7 +57,7 @@ pub fn exporter_series_once_per_region(cx: &Context) -> anyhow::Result<Verdict> 
     Ok(Verdict::pass_if(ok, parts.join("; ")))
 }
 
-/// 2. The receiver and VictoriaMetrics hold the writer's series with the writer's labels.
+/// Check 2: The receiver and VictoriaMetrics hold the writer's series with the writer's labels.
 pub fn writer_series_in_both_stores(cx: &Context) -> anyhow::Result<Verdict> {
     let e = cx.endpoints;
     let expected = cx.expected()?;
@@ -85,7 +85,7 @@ pub fn freshness_limit(scrape_interval: Duration) -> Duration {
     2 * scrape_interval
 }
 
-/// 3. The newest sample per region is at most [`freshness_limit`] old.
+/// Check 3: The newest sample per region is at most [`freshness_limit`] old.
 pub fn newest_sample_is_fresh(cx: &Context) -> anyhow::Result<Verdict> {
     let e = cx.endpoints;
     let limit = freshness_limit(e.scrape_interval).as_secs_f64();
@@ -120,7 +120,7 @@ pub fn newest_sample_is_fresh(cx: &Context) -> anyhow::Result<Verdict> {
     ))
 }
 
-/// 4. Each vmagent sent only to its assigned vminsert; each vminsert accepted rows.
+/// Check 4: Each vmagent sent only to its assigned vminsert; each vminsert accepted rows.
 pub fn vmagents_write_to_their_vminsert(cx: &Context) -> anyhow::Result<Verdict> {
     let e = cx.endpoints;
     let mut ok = true;
@@ -148,7 +148,7 @@ pub fn vmagents_write_to_their_vminsert(cx: &Context) -> anyhow::Result<Verdict>
     Ok(Verdict::pass_if(ok, parts.join("; ")))
 }
 
-/// 5. Both vmstorage nodes hold rows and both vmselects served queries (cluster only).
+/// Check 5: Both vmstorage nodes hold rows and both vmselects served queries (cluster only).
 pub fn storage_nodes_hold_rows_and_vmselects_serve(cx: &Context) -> anyhow::Result<Verdict> {
     let e = cx.endpoints;
     if e.storage == Storage::Single {
@@ -179,7 +179,7 @@ pub fn storage_nodes_hold_rows_and_vmselects_serve(cx: &Context) -> anyhow::Resu
     Ok(Verdict::pass_if(ok, parts.join("; ")))
 }
 
-/// 6. VictoriaMetrics and the receiver return the same last sample for up to 20 of the
+/// Check 6: VictoriaMetrics and the receiver return the same last sample for up to 20 of the
 /// writer's series, evenly spread, at one instant safely in the past.
 pub fn stores_agree_on_the_writers_samples(cx: &Context) -> anyhow::Result<Verdict> {
     let e = cx.endpoints;
