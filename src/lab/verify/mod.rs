@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-pub use crate::lab::endpoints::Endpoints;
+use crate::lab::endpoints::Endpoints;
 use crate::lab::query::Client;
 use crate::scrape;
 
