@@ -39,7 +39,7 @@ fn labctl(args: &[&str]) -> std::process::Output {
 fn main() {
     let cluster = ["vminsert", "vmselect", "vmstorage"]
         .iter()
-        .all(|p| remote_write_lab::supervise::find_on_path(p).is_some());
+        .all(|p| remote_write_lab::lab::supervise::find_on_path(p).is_some());
     let storage = if cluster { "cluster" } else { "single" };
     let state = std::env::temp_dir().join(format!("rwlab-bench-{}", std::process::id()));
     let s = state.to_str().unwrap();

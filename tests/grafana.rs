@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use remote_write_lab::render::{self, Storage};
-use remote_write_lab::topology::Topology;
+use remote_write_lab::lab::render;
+use remote_write_lab::lab::topology::Topology;
+use remote_write_lab::lab::victoria::Storage;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

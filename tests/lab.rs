@@ -39,12 +39,12 @@ fn text(o: &Output) -> String {
 }
 
 fn on_path(program: &str) -> bool {
-    remote_write_lab::supervise::find_on_path(program).is_some()
+    remote_write_lab::lab::supervise::find_on_path(program).is_some()
 }
 
 /// A port offset at which every port of the lab is free.
 fn free_offset(start: u16) -> u16 {
-    let t = remote_write_lab::topology::Topology::load(Path::new(LAB)).unwrap();
+    let t = remote_write_lab::lab::topology::Topology::load(Path::new(LAB)).unwrap();
     (0..40)
         .map(|i| start + i * 1000 + (std::process::id() % 97) as u16)
         .find(|off| {
@@ -74,7 +74,8 @@ impl Drop for Lab {
 }
 
 fn end_to_end(storage: &str, start: u16) {
-    let dir = tempdir(storage);
+    let tmp = tempdir(storage);
+    let dir = tmp.path();
     let state = dir.join("state");
     let offset = free_offset(start).to_string();
     let lab = Lab {
@@ -149,13 +150,13 @@ fn end_to_end(storage: &str, start: u16) {
         .as_bytes(),
     );
 
-    dashboards_and_queries(storage, &common, &dir);
+    dashboards_and_queries(storage, &common, dir);
 
     let down = labctl(&[&["down"][..], &common].concat());
     assert!(down.status.success(), "{}", text(&down));
     for pid in pids {
         assert!(
-            !remote_write_lab::supervise::alive(pid),
+            !remote_write_lab::lab::supervise::alive(pid),
             "process {pid} survived labctl down"
         );
     }
@@ -270,32 +271,27 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
     }
 
     // Every example query of the docs returns data from VictoriaMetrics.
-    let t = remote_write_lab::topology::Topology::load(Path::new(LAB)).unwrap();
+    let t = remote_write_lab::lab::topology::Topology::load(Path::new(LAB)).unwrap();
     let offset: u16 = common[3].parse().unwrap();
     let t = t.with_port_offset(offset).unwrap();
     let st = if storage == "cluster" {
-        remote_write_lab::render::Storage::Cluster
+        remote_write_lab::lab::victoria::Storage::Cluster
     } else {
-        remote_write_lab::render::Storage::Single
+        remote_write_lab::lab::victoria::Storage::Single
     };
-    let url = remote_write_lab::render::query_url(&t, st);
-    let auth = (t.vmauth.username.clone(), t.vmauth.password.clone());
+    let vm =
+        remote_write_lab::lab::endpoints::Endpoints::from_topology(&t, st, t.interval(true)).query;
     let md = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/docs/examples/queries.md"
     ))
     .unwrap();
-    let client = remote_write_lab::query::Client::new();
-    for q in remote_write_lab::compare::parse_queries(&md) {
-        let data = client
-            .api(
-                &url,
-                "/api/v1/query",
-                &[("query", q.expr.clone())],
-                Some(&auth),
-            )
-            .unwrap_or_else(|e| panic!("{}: {e:#}", q.name));
-        let n = data["result"].as_array().map(Vec::len).unwrap_or(0);
+    let client = remote_write_lab::lab::query::Client::new();
+    for q in remote_write_lab::lab::compare::parse_queries(&md) {
+        let n = client
+            .query(&vm, &[("query", q.expr.clone())])
+            .unwrap_or_else(|e| panic!("{}: {e:#}", q.name))
+            .series();
         assert!(
             n > 0,
             "docs/examples/queries.md: {:?} returned no series:\n{}",
@@ -305,11 +301,12 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
     }
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rwlab-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh folder, deleted when the value is dropped.
+fn tempdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("rwlab-test-{tag}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
@@ -344,14 +341,16 @@ fn cluster_lab_comes_up_verifies_and_goes_down() {
 #[test]
 fn up_without_cluster_binaries_lists_each_and_how_to_get_it() {
     // A PATH with everything but the cluster binaries.
-    let bin = tempdir("path").join("bin");
+    let path = tempdir("path");
+    let bin = path.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     for p in ["prometheus", "vmagent", "vmauth", "victoria-metrics"] {
-        if let Some(real) = remote_write_lab::supervise::find_on_path(p) {
+        if let Some(real) = remote_write_lab::lab::supervise::find_on_path(p) {
             std::os::unix::fs::symlink(real, bin.join(p)).unwrap();
         }
     }
     let state = tempdir("missing");
+    let state = state.path();
     let out = Command::new(LABCTL)
         .args([
             "up",
@@ -382,7 +381,8 @@ fn up_without_cluster_binaries_lists_each_and_how_to_get_it() {
 fn rendered_configs_pass_promtool_and_vmagent_dry_run() {
     for storage in ["cluster", "single"] {
         for fast in [false, true] {
-            let out = tempdir(&format!("render-{storage}-{fast}"));
+            let tmp = tempdir(&format!("render-{storage}-{fast}"));
+            let out = tmp.path();
             let mut args = vec![
                 "render",
                 "--storage",
@@ -477,7 +477,8 @@ fn check_vmauth_config(path: &Path) {
 
 #[test]
 fn bad_lab_file_fails_with_the_field_named() {
-    let dir = tempdir("bad");
+    let tmp = tempdir("bad");
+    let dir = tmp.path();
     let good = std::fs::read_to_string(LAB).unwrap();
     for (bad, want) in [
         (
@@ -489,6 +490,14 @@ fn bad_lab_file_fails_with_the_field_named() {
             "prometheus.receiver.port",
         ),
         (good.replace("seed = 1\n", ""), "missing field `seed`"),
+        (
+            good.replace("\"15s\"", "\"0s\""),
+            "scrape_interval: \"0s\" must be above zero",
+        ),
+        (
+            good.replace("\"127.0.0.1\"", "\"not an ip\""),
+            "listen_address: \"not an ip\": ",
+        ),
     ] {
         let f = dir.join("lab.toml");
         std::fs::write(&f, bad).unwrap();
@@ -508,6 +517,64 @@ fn bad_lab_file_fails_with_the_field_named() {
     }
 }
 
+/// Readiness is asked at the address the lab listens on, not at 127.0.0.1.
+#[test]
+fn r9_a_component_on_127_0_0_2_becomes_ready() {
+    use remote_write_lab::lab::{render, supervise, topology, victoria};
+    let text = std::fs::read_to_string(LAB)
+        .unwrap()
+        .replace("\"127.0.0.1\"", "\"127.0.0.2\"");
+    let mut t = topology::Topology::parse(&text).unwrap();
+    let free = TcpListener::bind("127.0.0.2:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    t.exporter.port = std::num::NonZeroU16::new(free).unwrap();
+    let tmp = tempdir("listen");
+    let options = render::Options {
+        storage: victoria::Storage::Single,
+        scrape_interval: t.interval(true),
+        state_dir: tmp.path().to_path_buf(),
+        vmauth_unauthorized_user: true,
+        grafana_home: None,
+        dashboards_dir: tmp.path().join("dashboards"),
+    };
+    let exporter = render::plan(&t, &options).remove(0);
+    assert_eq!(
+        exporter.ready_url(),
+        format!("http://127.0.0.2:{free}/healthz")
+    );
+    let program = PathBuf::from(env!("CARGO_BIN_EXE_mock-exporter"));
+    let mut sup = supervise::Supervisor::new(
+        tmp.path(),
+        vec![(exporter, program)],
+        victoria::Storage::Single,
+        Vec::new(),
+    )
+    .unwrap();
+    sup.ready_timeout = std::time::Duration::from_secs(20);
+    sup.start_all(&mut |_| {}).unwrap();
+    sup.stop_all();
+}
+
+#[test]
+fn r9_a_missing_lab_file_says_its_cause_once() {
+    let out = labctl(&[
+        "render",
+        "--lab",
+        "/nonexistent.toml",
+        "--out",
+        "/nonexistent-out",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        "labctl: cannot read /nonexistent.toml: No such file or directory (os error 2)"
+    );
+}
+
 #[test]
 fn verify_against_nothing_fails_fast_with_exit_1() {
     let out = labctl(&["verify", "--storage", "single", "--port-offset", "50001"]);
@@ -522,6 +589,7 @@ fn verify_against_nothing_fails_fast_with_exit_1() {
 #[test]
 fn bin_override_to_a_missing_file_is_refused() {
     let state = tempdir("binover");
+    let state = state.path();
     let out = labctl(&[
         "up",
         "--storage",

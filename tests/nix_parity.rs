@@ -4,8 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use remote_write_lab::render::{self, Storage};
-use remote_write_lab::topology::Topology;
+use remote_write_lab::lab::render;
+use remote_write_lab::lab::topology::Topology;
+use remote_write_lab::lab::victoria::Storage;
 use serde_json::{json, Value};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -62,11 +63,7 @@ fn nix_and_rust_render_the_same_lab() {
     let t = Topology::load(&std::path::Path::new(ROOT).join("lab.toml")).unwrap();
     for (storage, name) in [(Storage::Cluster, "cluster"), (Storage::Single, "single")] {
         for fast in [false, true] {
-            let interval_text = if fast {
-                &t.fast_scrape_interval
-            } else {
-                &t.scrape_interval
-            };
+            let interval_text = &render::prom_duration(t.interval(fast));
             let r = rust(&t, storage, t.interval(fast));
             let n = nix(name, interval_text);
             // Compared as JSON text with sorted keys: the bytes the two write.

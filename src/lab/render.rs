@@ -3,37 +3,21 @@
 //! Pure functions of a [`Topology`] and [`Options`]: no I/O, byte-stable output. Config files are
 //! JSON (which Prometheus and VictoriaMetrics read as YAML) with keys sorted, the same bytes the
 //! Nix functions in `nix/lib.nix` produce with `builtins.toJSON`, so the two renderings can be
-//! compared. [`crate::supervise`] writes the files and runs the commands.
+//! compared. [`crate::lab::supervise`] writes the files and runs the commands.
+//!
+//! One constructor per component kind ([`plan`] calls them in start order); a [`Kind`] knows
+//! its program and its readiness path.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::topology::{Region, Topology, RECEIVER};
+use crate::lab::topology::{Named, Port, Region, Topology, Vmstorage, RECEIVER};
+use crate::lab::victoria::Storage;
 
-/// Where the samples are stored.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Storage {
-    /// vmstorage, vminsert and vmselect (two of each) behind vmauth.
-    Cluster,
-    /// One `victoria-metrics` single node behind vmauth.
-    Single,
-}
-
-impl Storage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Storage::Cluster => "cluster",
-            Storage::Single => "single",
-        }
-    }
-}
-
-/// What a component is; decides its readiness path and what `verify` asks of it.
+/// What a component is; decides its program, its readiness path and what `verify` asks of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
@@ -49,22 +33,90 @@ pub enum Kind {
     Grafana,
 }
 
+impl Kind {
+    /// The executable, looked up on PATH (or overridden with `--bin NAME=PATH`); also the `kind`
+    /// label of the component's own metrics in the receiver.
+    pub fn program(self) -> &'static str {
+        match self {
+            Kind::MockExporter => "mock-exporter",
+            Kind::Vmstorage => "vmstorage",
+            Kind::Vminsert => "vminsert",
+            Kind::Vmselect => "vmselect",
+            Kind::VictoriaMetrics => "victoria-metrics",
+            Kind::Vmauth => "vmauth",
+            Kind::Vmagent => "vmagent",
+            Kind::PrometheusReceiver | Kind::PrometheusWriter => "prometheus",
+            Kind::Grafana => "grafana",
+        }
+    }
+
+    /// The path that answers 200 once the component is ready.
+    pub fn ready_path(self) -> &'static str {
+        match self {
+            Kind::MockExporter => "/healthz",
+            Kind::PrometheusReceiver | Kind::PrometheusWriter => "/-/ready",
+            Kind::Grafana => "/api/health",
+            Kind::Vmstorage
+            | Kind::Vminsert
+            | Kind::Vmselect
+            | Kind::VictoriaMetrics
+            | Kind::Vmauth
+            | Kind::Vmagent => "/health",
+        }
+    }
+}
+
 /// One process of the lab.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Component {
     pub name: String,
     pub kind: Kind,
-    /// Executable name, looked up on PATH (or overridden with `--bin NAME=PATH`).
-    pub program: String,
     pub args: Vec<String>,
     /// Files to write before starting, with their contents.
     pub files: Vec<(PathBuf, String)>,
-    /// The HTTP port that answers readiness probes.
-    pub port: u16,
-    /// Path that answers 200 once the component is ready.
-    pub ready_path: &'static str,
-    /// Other ports it listens on (vmstorage's RPC ports).
-    pub extra_ports: Vec<u16>,
+    /// Where its HTTP server answers: readiness probes and `/metrics`.
+    pub http: SocketAddr,
+    /// Every address it binds, the HTTP one first (vmstorage adds its RPC ports).
+    pub listens: Vec<SocketAddr>,
+}
+
+impl Component {
+    /// A component serving HTTP on `port` of the lab's address.
+    fn new(
+        t: &Topology,
+        kind: Kind,
+        name: impl Into<String>,
+        port: Port,
+        args: Vec<String>,
+    ) -> Self {
+        Component {
+            name: name.into(),
+            kind,
+            args,
+            files: Vec::new(),
+            http: t.connect(port),
+            listens: vec![t.listen(port)],
+        }
+    }
+
+    fn with_file(mut self, path: PathBuf, content: String) -> Self {
+        self.files.push((path, content));
+        self
+    }
+
+    pub fn program(&self) -> &'static str {
+        self.kind.program()
+    }
+
+    /// The HTTP port.
+    pub fn port(&self) -> u16 {
+        self.http.port()
+    }
+
+    /// The URL that answers 200 once it is ready.
+    pub fn ready_url(&self) -> String {
+        format!("http://{}{}", self.http, self.kind.ready_path())
+    }
 }
 
 /// Rendering choices that are not part of the topology.
@@ -83,6 +135,18 @@ pub struct Options {
     pub dashboards_dir: PathBuf,
 }
 
+impl Options {
+    /// A component's data folder.
+    fn data(&self, name: &str) -> PathBuf {
+        self.state_dir.join("data").join(name)
+    }
+
+    /// A config file.
+    fn config(&self, name: &str) -> PathBuf {
+        self.state_dir.join("config").join(name)
+    }
+}
+
 /// Formats a duration the way Prometheus writes them (`2s`, `1500ms`).
 pub fn prom_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 {
@@ -92,78 +156,22 @@ pub fn prom_duration(d: Duration) -> String {
     }
 }
 
-/// The address clients use for a listener bound to `listen_address`.
-pub fn connect_host(t: &Topology) -> &str {
-    match t.listen_address.as_str() {
-        "0.0.0.0" | "" => "127.0.0.1",
-        "::" => "::1",
-        other => other,
-    }
-}
-
-fn url(t: &Topology, port: u16, path: &str) -> String {
-    let host = connect_host(t);
-    if host.contains(':') {
-        format!("http://[{host}]:{port}{path}")
-    } else {
-        format!("http://{host}:{port}{path}")
-    }
-}
-
-fn listen(t: &Topology, port: u16) -> String {
-    if t.listen_address.contains(':') {
-        format!("[{}]:{port}", t.listen_address)
-    } else {
-        format!("{}:{port}", t.listen_address)
-    }
-}
-
 /// Remote-write URL of a vminsert (or of the single node).
 pub fn remote_write_url(t: &Topology, storage: Storage, vminsert: &str) -> String {
-    match storage {
-        Storage::Cluster => {
-            let port = t.vminsert_port(vminsert).expect("validated route");
-            url(
-                t,
-                port,
-                &format!("/insert/{}/prometheus/api/v1/write", t.tenant),
-            )
-        }
-        Storage::Single => url(t, t.single.port, "/api/v1/write"),
-    }
+    let port = match storage {
+        Storage::Cluster => t.vminsert_port(vminsert).expect("validated route"),
+        Storage::Single => t.single.port,
+    };
+    t.http_url(port, &storage.write_path(t.tenant))
 }
 
 /// The Prometheus-compatible query URL, through vmauth.
 pub fn query_url(t: &Topology, storage: Storage) -> String {
-    match storage {
-        Storage::Cluster => url(
-            t,
-            t.vmauth.port,
-            &format!("/select/{}/prometheus", t.tenant),
-        ),
-        Storage::Single => url(t, t.vmauth.port, "/prometheus"),
-    }
-}
-
-pub fn receiver_url(t: &Topology) -> String {
-    url(t, t.prometheus.receiver.port, "")
-}
-
-pub fn writer_url(t: &Topology) -> String {
-    url(t, t.prometheus.writer.port, "")
+    t.http_url(t.vmauth.port, &storage.query_path(t.tenant))
 }
 
 pub fn exporter_url(t: &Topology) -> String {
-    url(t, t.exporter.port, "/metrics")
-}
-
-pub fn vmagent_url(t: &Topology, r: &Region) -> String {
-    url(t, r.vmagent_port, "")
-}
-
-/// Base URL of a component's own HTTP server.
-pub fn http_url(t: &Topology, port: u16) -> String {
-    url(t, port, "")
+    t.http_url(t.exporter.port, "/metrics")
 }
 
 fn global(interval: Duration, labels: Value) -> Value {
@@ -178,18 +186,9 @@ fn global(interval: Duration, labels: Value) -> Value {
 fn exporter_job(t: &Topology, relabel: Vec<Value>) -> Value {
     json!({
         "job_name": "mock-exporter",
-        "static_configs": [{ "targets": [listen_target(t)] }],
+        "static_configs": [{ "targets": [t.connect(t.exporter.port).to_string()] }],
         "relabel_configs": relabel,
     })
-}
-
-fn listen_target(t: &Topology) -> String {
-    let host = connect_host(t);
-    if host.contains(':') {
-        format!("[{host}]:{}", t.exporter.port)
-    } else {
-        format!("{host}:{}", t.exporter.port)
-    }
 }
 
 /// A region's vmagent `-promscrape.config`: its external labels, and relabelling of `job` and
@@ -216,7 +215,7 @@ pub fn writer_config(t: &Topology, storage: Storage, interval: Duration) -> Valu
         .iter()
         .map(|target| {
             let u = if target == RECEIVER {
-                url(t, t.prometheus.receiver.port, "/api/v1/write")
+                t.http_url(t.prometheus.receiver.port, "/api/v1/write")
             } else {
                 remote_write_url(t, storage, target)
             };
@@ -233,41 +232,38 @@ pub fn writer_config(t: &Topology, storage: Storage, interval: Duration) -> Valu
 }
 
 /// The components whose own metrics the receiver scrapes: (name, kind, HTTP port).
-pub fn monitored(t: &Topology, storage: Storage) -> Vec<(String, &'static str, u16)> {
-    let mut out: Vec<(String, &'static str, u16)> = t
+pub fn monitored(t: &Topology, storage: Storage) -> Vec<(String, Kind, Port)> {
+    let mut out: Vec<(String, Kind, Port)> = t
         .region
         .iter()
-        .map(|r| (format!("vmagent-{}", r.name), "vmagent", r.vmagent_port))
+        .map(|r| (vmagent_name(r), Kind::Vmagent, r.vmagent_port))
         .collect();
     match storage {
         Storage::Cluster => {
-            out.extend(
-                t.vminsert
-                    .iter()
-                    .map(|i| (i.name.clone(), "vminsert", i.port)),
-            );
+            let named = |kind, n: &Named| (n.name.clone(), kind, n.port);
+            out.extend(t.vminsert.iter().map(|i| named(Kind::Vminsert, i)));
             out.extend(
                 t.vmstorage
                     .iter()
-                    .map(|s| (s.name.clone(), "vmstorage", s.http_port)),
+                    .map(|s| (s.name.clone(), Kind::Vmstorage, s.http_port)),
             );
-            out.extend(
-                t.vmselect
-                    .iter()
-                    .map(|s| (s.name.clone(), "vmselect", s.port)),
-            );
+            out.extend(t.vmselect.iter().map(|s| named(Kind::Vmselect, s)));
         }
-        Storage::Single => out.push(("victoria-metrics".into(), "victoria-metrics", t.single.port)),
+        Storage::Single => out.push((
+            "victoria-metrics".into(),
+            Kind::VictoriaMetrics,
+            t.single.port,
+        )),
     }
-    out.push(("vmauth".into(), "vmauth", t.vmauth.port));
+    out.push(("vmauth".into(), Kind::Vmauth, t.vmauth.port));
     out.push((
         "prometheus-writer".into(),
-        "prometheus",
+        Kind::PrometheusWriter,
         t.prometheus.writer.port,
     ));
     out.push((
         "prometheus-receiver".into(),
-        "prometheus",
+        Kind::PrometheusReceiver,
         t.prometheus.receiver.port,
     ));
     out
@@ -282,8 +278,8 @@ pub fn receiver_config(t: &Topology, storage: Storage, interval: Duration) -> Va
         .into_iter()
         .map(|(name, kind, port)| {
             json!({
-                "targets": [listen_target_port(t, port)],
-                "labels": { "component": name, "kind": kind },
+                "targets": [t.connect(port).to_string()],
+                "labels": { "component": name, "kind": kind.program() },
             })
         })
         .collect();
@@ -295,17 +291,11 @@ pub fn receiver_config(t: &Topology, storage: Storage, interval: Duration) -> Va
 
 /// vmauth's `-auth.config`: queries balanced across the vmselects (or to the single node).
 pub fn vmauth_config(t: &Topology, storage: Storage, unauthorized_user: bool) -> Value {
-    let (paths, backends): (Vec<&str>, Vec<String>) = match storage {
-        Storage::Cluster => (
-            vec!["/select/.+"],
-            t.vmselect.iter().map(|s| http_url(t, s.port)).collect(),
-        ),
-        Storage::Single => (
-            vec!["/prometheus/.+", "/api/v1/.+"],
-            vec![http_url(t, t.single.port)],
-        ),
+    let backends: Vec<String> = match storage {
+        Storage::Cluster => t.vmselect.iter().map(|s| t.http_url(s.port, "")).collect(),
+        Storage::Single => vec![t.http_url(t.single.port, "")],
     };
-    let url_map = json!([{ "src_paths": paths, "url_prefix": backends }]);
+    let url_map = json!([{ "src_paths": storage.vmauth_src_paths(), "url_prefix": backends }]);
     let mut cfg = json!({
         "users": [{
             "username": t.vmauth.username,
@@ -341,7 +331,7 @@ pub fn grafana_datasources(t: &Topology, storage: Storage) -> Value {
                 "uid": "prometheus-receiver",
                 "type": "prometheus",
                 "access": "proxy",
-                "url": receiver_url(t),
+                "url": t.http_url(t.prometheus.receiver.port, ""),
                 "isDefault": false,
                 "jsonData": { "httpMethod": "POST", "timeInterval": prom_duration(t.interval(false)) },
             },
@@ -375,224 +365,188 @@ fn arg(flag: &str, value: impl std::fmt::Display) -> String {
 
 /// Every component of the lab, in start order.
 pub fn plan(t: &Topology, o: &Options) -> Vec<Component> {
-    let dir = |name: &str| o.state_dir.join("data").join(name);
-    let conf = |name: &str| o.state_dir.join("config").join(name);
-    let retention = &t.retention_period;
-    let mut out = vec![Component {
-        name: "mock-exporter".into(),
-        kind: Kind::MockExporter,
-        program: "mock-exporter".into(),
-        args: vec![
-            "--listen".into(),
-            listen(t, t.exporter.port),
-            "--seed".into(),
-            t.exporter.seed.to_string(),
-        ],
-        files: vec![],
-        port: t.exporter.port,
-        ready_path: "/healthz",
-        extra_ports: vec![],
-    }];
+    let mut out = vec![mock_exporter(t)];
     match o.storage {
         Storage::Cluster => {
-            for s in &t.vmstorage {
-                out.push(Component {
-                    name: s.name.clone(),
-                    kind: Kind::Vmstorage,
-                    program: "vmstorage".into(),
-                    args: vec![
-                        arg("-storageDataPath", dir(&s.name).display()),
-                        arg("-httpListenAddr", listen(t, s.http_port)),
-                        arg("-vminsertAddr", listen(t, s.vminsert_port)),
-                        arg("-vmselectAddr", listen(t, s.vmselect_port)),
-                        arg("-retentionPeriod", retention),
-                    ],
-                    files: vec![],
-                    port: s.http_port,
-                    ready_path: "/health",
-                    extra_ports: vec![s.vminsert_port, s.vmselect_port],
-                });
-            }
-            let nodes = |f: fn(&crate::topology::Vmstorage) -> u16| {
-                t.vmstorage
-                    .iter()
-                    .map(|s| listen_target_port(t, f(s)))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            for i in &t.vminsert {
-                out.push(Component {
-                    name: i.name.clone(),
-                    kind: Kind::Vminsert,
-                    program: "vminsert".into(),
-                    args: vec![
-                        arg("-httpListenAddr", listen(t, i.port)),
-                        arg("-storageNode", nodes(|s| s.vminsert_port)),
-                    ],
-                    files: vec![],
-                    port: i.port,
-                    ready_path: "/health",
-                    extra_ports: vec![],
-                });
-            }
-            for s in &t.vmselect {
-                out.push(Component {
-                    name: s.name.clone(),
-                    kind: Kind::Vmselect,
-                    program: "vmselect".into(),
-                    args: vec![
-                        arg("-httpListenAddr", listen(t, s.port)),
-                        arg("-storageNode", nodes(|s| s.vmselect_port)),
-                        arg("-cacheDataPath", dir(&s.name).display()),
-                        // Fresh samples are visible at once (the default hides the last 30 s).
-                        arg("-search.latencyOffset", "1s"),
-                    ],
-                    files: vec![],
-                    port: s.port,
-                    ready_path: "/health",
-                    extra_ports: vec![],
-                });
-            }
+            out.extend(t.vmstorage.iter().map(|s| vmstorage(t, o, s)));
+            out.extend(t.vminsert.iter().map(|i| vminsert(t, i)));
+            out.extend(t.vmselect.iter().map(|s| vmselect(t, o, s)));
         }
-        Storage::Single => out.push(Component {
-            name: "victoria-metrics".into(),
-            kind: Kind::VictoriaMetrics,
-            program: "victoria-metrics".into(),
-            args: vec![
-                arg("-storageDataPath", dir("victoria-metrics").display()),
-                arg("-httpListenAddr", listen(t, t.single.port)),
-                arg("-retentionPeriod", retention),
-                arg("-search.latencyOffset", "1s"),
-            ],
-            files: vec![],
-            port: t.single.port,
-            ready_path: "/health",
-            extra_ports: vec![],
-        }),
+        Storage::Single => out.push(single_node(t, o)),
     }
-    let auth = conf("vmauth.yml");
-    out.push(Component {
-        name: "vmauth".into(),
-        kind: Kind::Vmauth,
-        program: "vmauth".into(),
-        args: vec![
-            arg("-httpListenAddr", listen(t, t.vmauth.port)),
-            arg("-auth.config", auth.display()),
-        ],
-        files: vec![(
-            auth,
-            pretty(&vmauth_config(t, o.storage, o.vmauth_unauthorized_user)),
-        )],
-        port: t.vmauth.port,
-        ready_path: "/health",
-        extra_ports: vec![],
-    });
-    let receiver_cfg = conf("prometheus-receiver.yml");
-    let r = &t.prometheus.receiver;
-    out.push(Component {
-        name: "prometheus-receiver".into(),
-        kind: Kind::PrometheusReceiver,
-        program: "prometheus".into(),
-        args: vec![
-            arg("--config.file", receiver_cfg.display()),
-            arg("--storage.tsdb.path", dir("prometheus-receiver").display()),
-            arg("--storage.tsdb.retention.time", retention),
-            arg("--web.listen-address", listen(t, r.port)),
-            "--web.enable-remote-write-receiver".into(),
-        ],
-        files: vec![(
-            receiver_cfg,
-            pretty(&receiver_config(t, o.storage, o.scrape_interval)),
-        )],
-        port: r.port,
-        ready_path: "/-/ready",
-        extra_ports: vec![],
-    });
-    for region in &t.region {
-        let name = format!("vmagent-{}", region.name);
-        let cfg = conf(&format!("{name}.yml"));
-        out.push(Component {
-            name: name.clone(),
-            kind: Kind::Vmagent,
-            program: "vmagent".into(),
-            args: vec![
-                arg("-httpListenAddr", listen(t, region.vmagent_port)),
-                arg("-promscrape.config", cfg.display()),
-                arg(
-                    "-remoteWrite.url",
-                    remote_write_url(t, o.storage, &region.vminsert),
-                ),
-                arg("-remoteWrite.tmpDataPath", dir(&name).display()),
-                // Label remote-write metrics with the real URL so `verify` can check routing.
-                "-remoteWrite.showURL".into(),
-            ],
-            files: vec![(cfg, pretty(&vmagent_config(t, region, o.scrape_interval)))],
-            port: region.vmagent_port,
-            ready_path: "/health",
-            extra_ports: vec![],
-        });
-    }
-    let writer_cfg = conf("prometheus-writer.yml");
-    out.push(Component {
-        name: "prometheus-writer".into(),
-        kind: Kind::PrometheusWriter,
-        program: "prometheus".into(),
-        args: vec![
-            arg("--config.file", writer_cfg.display()),
-            arg("--storage.tsdb.path", dir("prometheus-writer").display()),
-            arg("--storage.tsdb.retention.time", retention),
-            arg("--web.listen-address", listen(t, t.prometheus.writer.port)),
-        ],
-        files: vec![(
-            writer_cfg,
-            pretty(&writer_config(t, o.storage, o.scrape_interval)),
-        )],
-        port: t.prometheus.writer.port,
-        ready_path: "/-/ready",
-        extra_ports: vec![],
-    });
+    out.push(vmauth(t, o));
+    out.push(prometheus_receiver(t, o));
+    out.extend(t.region.iter().map(|r| vmagent(t, o, r)));
+    out.push(prometheus_writer(t, o));
     if let Some(home) = &o.grafana_home {
-        let prov = o.state_dir.join("config").join("grafana");
-        let ini = conf("grafana.ini");
-        out.push(Component {
-            name: "grafana".into(),
-            kind: Kind::Grafana,
-            program: "grafana".into(),
-            args: vec![
-                "server".into(),
-                "--homepath".into(),
-                home.display().to_string(),
-                "--config".into(),
-                ini.display().to_string(),
-            ],
-            files: vec![
-                (ini, grafana_ini(t, &o.state_dir, &prov)),
-                (
-                    prov.join("datasources/lab.yml"),
-                    pretty(&grafana_datasources(t, o.storage)),
-                ),
-                (
-                    prov.join("dashboards/lab.yml"),
-                    pretty(&dashboards_provider(&o.dashboards_dir)),
-                ),
-                (prov.join("plugins/.keep"), String::new()),
-                (prov.join("alerting/.keep"), String::new()),
-            ],
-            port: t.grafana.port,
-            ready_path: "/api/health",
-            extra_ports: vec![],
-        });
+        out.push(grafana(t, o, home));
     }
     out
 }
 
-fn listen_target_port(t: &Topology, port: u16) -> String {
-    let host = connect_host(t);
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+fn mock_exporter(t: &Topology) -> Component {
+    let port = t.exporter.port;
+    let args = vec![
+        "--listen".into(),
+        t.listen(port).to_string(),
+        "--seed".into(),
+        t.exporter.seed.to_string(),
+    ];
+    Component::new(t, Kind::MockExporter, "mock-exporter", port, args)
+}
+
+fn vmstorage(t: &Topology, o: &Options, s: &Vmstorage) -> Component {
+    let args = vec![
+        arg("-storageDataPath", o.data(&s.name).display()),
+        arg("-httpListenAddr", t.listen(s.http_port)),
+        arg("-vminsertAddr", t.listen(s.vminsert_port)),
+        arg("-vmselectAddr", t.listen(s.vmselect_port)),
+        arg("-retentionPeriod", &t.retention_period),
+    ];
+    let mut c = Component::new(t, Kind::Vmstorage, &s.name, s.http_port, args);
+    c.listens
+        .extend([t.listen(s.vminsert_port), t.listen(s.vmselect_port)]);
+    c
+}
+
+/// `-storageNode`: every vmstorage's RPC address for vminsert or vmselect.
+fn storage_nodes(t: &Topology, port: fn(&Vmstorage) -> Port) -> String {
+    let nodes: Vec<String> = t
+        .vmstorage
+        .iter()
+        .map(|s| t.connect(port(s)).to_string())
+        .collect();
+    nodes.join(",")
+}
+
+fn vminsert(t: &Topology, i: &Named) -> Component {
+    let args = vec![
+        arg("-httpListenAddr", t.listen(i.port)),
+        arg("-storageNode", storage_nodes(t, |s| s.vminsert_port)),
+    ];
+    Component::new(t, Kind::Vminsert, &i.name, i.port, args)
+}
+
+fn vmselect(t: &Topology, o: &Options, s: &Named) -> Component {
+    let args = vec![
+        arg("-httpListenAddr", t.listen(s.port)),
+        arg("-storageNode", storage_nodes(t, |s| s.vmselect_port)),
+        arg("-cacheDataPath", o.data(&s.name).display()),
+        // Fresh samples are visible at once (the default hides the last 30 s).
+        arg("-search.latencyOffset", "1s"),
+    ];
+    Component::new(t, Kind::Vmselect, &s.name, s.port, args)
+}
+
+fn single_node(t: &Topology, o: &Options) -> Component {
+    let args = vec![
+        arg("-storageDataPath", o.data("victoria-metrics").display()),
+        arg("-httpListenAddr", t.listen(t.single.port)),
+        arg("-retentionPeriod", &t.retention_period),
+        arg("-search.latencyOffset", "1s"),
+    ];
+    Component::new(
+        t,
+        Kind::VictoriaMetrics,
+        "victoria-metrics",
+        t.single.port,
+        args,
+    )
+}
+
+fn vmauth(t: &Topology, o: &Options) -> Component {
+    let auth = o.config("vmauth.yml");
+    let args = vec![
+        arg("-httpListenAddr", t.listen(t.vmauth.port)),
+        arg("-auth.config", auth.display()),
+    ];
+    let config = vmauth_config(t, o.storage, o.vmauth_unauthorized_user);
+    Component::new(t, Kind::Vmauth, "vmauth", t.vmauth.port, args).with_file(auth, pretty(&config))
+}
+
+fn prometheus_receiver(t: &Topology, o: &Options) -> Component {
+    let cfg = o.config("prometheus-receiver.yml");
+    let port = t.prometheus.receiver.port;
+    let args = vec![
+        arg("--config.file", cfg.display()),
+        arg(
+            "--storage.tsdb.path",
+            o.data("prometheus-receiver").display(),
+        ),
+        arg("--storage.tsdb.retention.time", &t.retention_period),
+        arg("--web.listen-address", t.listen(port)),
+        "--web.enable-remote-write-receiver".into(),
+    ];
+    let config = receiver_config(t, o.storage, o.scrape_interval);
+    Component::new(
+        t,
+        Kind::PrometheusReceiver,
+        "prometheus-receiver",
+        port,
+        args,
+    )
+    .with_file(cfg, pretty(&config))
+}
+
+/// The component name of a region's vmagent.
+pub fn vmagent_name(r: &Region) -> String {
+    format!("vmagent-{}", r.name)
+}
+
+fn vmagent(t: &Topology, o: &Options, r: &Region) -> Component {
+    let name = vmagent_name(r);
+    let cfg = o.config(&format!("{name}.yml"));
+    let args = vec![
+        arg("-httpListenAddr", t.listen(r.vmagent_port)),
+        arg("-promscrape.config", cfg.display()),
+        arg(
+            "-remoteWrite.url",
+            remote_write_url(t, o.storage, &r.vminsert),
+        ),
+        arg("-remoteWrite.tmpDataPath", o.data(&name).display()),
+        // Label remote-write metrics with the real URL so `verify` can check routing.
+        "-remoteWrite.showURL".into(),
+    ];
+    let config = vmagent_config(t, r, o.scrape_interval);
+    Component::new(t, Kind::Vmagent, name, r.vmagent_port, args).with_file(cfg, pretty(&config))
+}
+
+fn prometheus_writer(t: &Topology, o: &Options) -> Component {
+    let cfg = o.config("prometheus-writer.yml");
+    let port = t.prometheus.writer.port;
+    let args = vec![
+        arg("--config.file", cfg.display()),
+        arg("--storage.tsdb.path", o.data("prometheus-writer").display()),
+        arg("--storage.tsdb.retention.time", &t.retention_period),
+        arg("--web.listen-address", t.listen(port)),
+    ];
+    let config = writer_config(t, o.storage, o.scrape_interval);
+    Component::new(t, Kind::PrometheusWriter, "prometheus-writer", port, args)
+        .with_file(cfg, pretty(&config))
+}
+
+fn grafana(t: &Topology, o: &Options, home: &Path) -> Component {
+    let prov = o.config("grafana");
+    let ini = o.config("grafana.ini");
+    let args = vec![
+        "server".into(),
+        "--homepath".into(),
+        home.display().to_string(),
+        "--config".into(),
+        ini.display().to_string(),
+    ];
+    Component::new(t, Kind::Grafana, "grafana", t.grafana.port, args)
+        .with_file(ini, grafana_ini(t, &o.state_dir, &prov))
+        .with_file(
+            prov.join("datasources/lab.yml"),
+            pretty(&grafana_datasources(t, o.storage)),
+        )
+        .with_file(
+            prov.join("dashboards/lab.yml"),
+            pretty(&dashboards_provider(&o.dashboards_dir)),
+        )
+        .with_file(prov.join("plugins/.keep"), String::new())
+        .with_file(prov.join("alerting/.keep"), String::new())
 }
 
 fn grafana_ini(t: &Topology, state: &Path, prov: &Path) -> String {
@@ -614,7 +568,7 @@ mod tests {
     use super::*;
 
     fn lab() -> Topology {
-        Topology::parse(include_str!("../lab.toml")).unwrap()
+        Topology::parse(include_str!("../../lab.toml")).unwrap()
     }
 
     fn opts(storage: Storage) -> Options {

@@ -1,7 +1,7 @@
 //! `labctl compare`: the example queries against the receiver and VictoriaMetrics, side by side.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::endpoints::EndpointArgs;
 use super::{parse_duration, LabArgs, Outcome};
-use crate::compare::{self, Backend, Range};
+use crate::lab::compare::{self, Backend, Comparison, Range};
 
 /// Run the query set against the Prometheus receiver and VictoriaMetrics over the same range.
 ///
@@ -58,47 +58,23 @@ pub struct CompareArgs {
 
 pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
     let (_, e) = args.endpoints.resolve(&args.lab)?;
-    let file = args.queries.clone().unwrap_or_else(|| {
-        args.lab
-            .lab
-            .parent()
-            .map(|p| p.join("docs/examples/queries.md"))
-            .unwrap_or_else(|| PathBuf::from("docs/examples/queries.md"))
-    });
-    let text =
-        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let queries: Vec<compare::Query> = compare::parse_queries(&text)
-        .into_iter()
-        .filter(|q| q.compare)
-        .collect();
-    if queries.is_empty() {
-        bail!("{} has no `promql compare` blocks", file.display());
-    }
+    let file = args
+        .queries
+        .clone()
+        .unwrap_or_else(|| args.lab.beside("docs/examples/queries.md"));
+    let queries = read_queries(&file)?;
     let backends = [
         Backend {
             name: "VictoriaMetrics".into(),
-            url: e.query.clone(),
-            auth: e.query_user.clone(),
+            endpoint: e.query.clone(),
         },
         Backend {
             name: "receiver".into(),
-            url: e.receiver.clone(),
-            auth: None,
+            endpoint: e.receiver.clone(),
         },
     ];
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    let step = e.scrape_interval.max(Duration::from_secs(1));
-    // Aligned to the step, ending two intervals ago: both stores have every point of the range.
-    let end = ((now - 2.0 * step.as_secs_f64()) / step.as_secs_f64()).floor() * step.as_secs_f64();
-    let range = Range {
-        start: end - args.range.as_secs_f64(),
-        end,
-        step,
-    };
-    let results: Vec<compare::Comparison> = queries
+    let range = range_ending_two_intervals_ago(e.scrape_interval, args.range);
+    let results: Vec<Comparison> = queries
         .iter()
         .map(|q| compare::compare(q, &backends, range, args.repeat, args.tolerance))
         .collect();
@@ -110,7 +86,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "start": range.start, "end": range.end, "step_seconds": step.as_secs(),
+                "start": range.start, "end": range.end, "step_seconds": range.step.as_secs(),
                 "tolerance": args.tolerance, "results": results,
             }))?
         );
@@ -120,34 +96,11 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
             results.len(),
             args.range.as_secs(),
             range.end,
-            step.as_secs(),
-            backends[0].url,
-            backends[1].url
+            range.step.as_secs(),
+            backends[0].endpoint.url,
+            backends[1].endpoint.url
         );
-        for r in &results {
-            println!("\n{}\n  {}", r.name, r.expr.replace('\n', " "));
-            println!(
-                "  series: VictoriaMetrics {}, receiver {}, matched {}; points compared {}, differing {} (max relative difference {:.2e})",
-                r.series[0], r.series[1], r.matched, r.points, r.differing, r.max_relative_difference
-            );
-            for l in &r.latency {
-                println!(
-                    "  latency {:<16} p50 {:>7.2} ms  p95 {:>7.2} ms",
-                    l.backend, l.p50_ms, l.p95_ms
-                );
-            }
-            if let Some(err) = &r.error {
-                println!("  ERROR {err}");
-            } else if r.series == [0, 0] {
-                println!(
-                    "  no series in either store: the range ends {}s ago, so a lab younger than the query's \
-                     window plus that has nothing to compare yet; try again in a minute, or widen --range",
-                    2 * step.as_secs()
-                );
-            } else if r.matched == 0 {
-                println!("  no series in common: the two stores hold different label sets for this query");
-            }
-        }
+        results.iter().for_each(|r| print_comparison(r, range.step));
     }
     let _ = std::io::stdout().flush();
     Ok(if bad == 0 {
@@ -155,4 +108,58 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// The `promql compare` blocks of a Markdown file; none is an error.
+fn read_queries(file: &Path) -> anyhow::Result<Vec<compare::Query>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let queries: Vec<compare::Query> = compare::parse_queries(&text)
+        .into_iter()
+        .filter(|q| q.compare)
+        .collect();
+    if queries.is_empty() {
+        bail!("{} has no `promql compare` blocks", file.display());
+    }
+    Ok(queries)
+}
+
+/// `length` long, aligned to the step, ending two intervals ago: both stores have every point.
+fn range_ending_two_intervals_ago(scrape_interval: Duration, length: Duration) -> Range {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let step = scrape_interval.max(Duration::from_secs(1));
+    let end = ((now - 2.0 * step.as_secs_f64()) / step.as_secs_f64()).floor() * step.as_secs_f64();
+    Range {
+        start: end - length.as_secs_f64(),
+        end,
+        step,
+    }
+}
+
+fn print_comparison(r: &Comparison, step: Duration) {
+    println!("\n{}\n  {}", r.name, r.expr.replace('\n', " "));
+    println!(
+        "  series: VictoriaMetrics {}, receiver {}, matched {}; points compared {}, differing {} (max relative difference {:.2e})",
+        r.series[0], r.series[1], r.matched, r.points, r.differing, r.max_relative_difference
+    );
+    for l in &r.latency {
+        println!(
+            "  latency {:<16} p50 {:>7.2} ms  p95 {:>7.2} ms",
+            l.backend, l.p50_ms, l.p95_ms
+        );
+    }
+    if let Some(err) = &r.error {
+        println!("  ERROR {err}");
+    } else if r.series == [0, 0] {
+        println!(
+            "  no series in either store: the range ends {}s ago, so a lab younger than the query's \
+             window plus that has nothing to compare yet; try again in a minute, or widen --range",
+            2 * step.as_secs()
+        );
+    } else if r.matched == 0 {
+        println!("  no series in common: the two stores hold different label sets for this query");
+    }
 }

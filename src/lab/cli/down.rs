@@ -7,7 +7,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{parse_duration, LabArgs, Outcome};
-use crate::supervise::{self, alive, LabState};
+use crate::lab::supervise::{self, alive, LabState};
 
 /// Stop a lab started with `labctl up --detach`.
 ///

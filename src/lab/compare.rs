@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::query::Client;
+use crate::lab::endpoints::Endpoint;
+use crate::lab::query::{Client, RangeSeries};
 use crate::scrape::series_id;
 
 /// A query from the examples.
@@ -59,13 +59,11 @@ pub fn parse_queries(markdown: &str) -> Vec<Query> {
     out
 }
 
-/// A Prometheus-compatible query endpoint.
+/// A Prometheus-compatible query endpoint, by name.
 #[derive(Debug, Clone, Serialize)]
 pub struct Backend {
     pub name: String,
-    pub url: String,
-    #[serde(skip)]
-    pub auth: Option<(String, String)>,
+    pub endpoint: Endpoint,
 }
 
 /// Query latency on one backend.
@@ -102,28 +100,16 @@ pub struct Range {
 
 type Matrix = BTreeMap<String, BTreeMap<i64, f64>>;
 
-fn matrix(data: &Value) -> Matrix {
+fn matrix(data: Vec<RangeSeries>) -> Matrix {
     let mut out = Matrix::new();
-    for s in data["result"].as_array().into_iter().flatten() {
-        let labels: BTreeMap<String, String> = s["metric"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| k.as_str() != "__name__")
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+    for mut s in data {
+        let name = s.metric.remove("__name__").unwrap_or_default();
+        let points = s
+            .values
+            .iter()
+            .filter_map(|p| Some(((p.time() * 1000.0).round() as i64, p.value()?)))
             .collect();
-        let name = s["metric"]["__name__"].as_str().unwrap_or("");
-        let points = s["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| {
-                let t = (p[0].as_f64()? * 1000.0).round() as i64;
-                let v: f64 = p[1].as_str()?.parse().ok()?;
-                Some((t, v))
-            })
-            .collect();
-        out.insert(series_id(name, &labels), points);
+        out.insert(series_id(&name, &s.metric), points);
     }
     out
 }
@@ -157,10 +143,10 @@ pub fn compare(
     for _ in 0..repeat.max(1) {
         for (i, b) in backends.iter().enumerate() {
             let t = Instant::now();
-            match client.api(&b.url, "/api/v1/query_range", &params, b.auth.as_ref()) {
+            match client.query_range(&b.endpoint, &params) {
                 Ok(data) => {
                     times[i].push(t.elapsed().as_secs_f64() * 1000.0);
-                    answers[i].get_or_insert_with(|| matrix(&data));
+                    answers[i].get_or_insert_with(|| matrix(data.matrix()));
                 }
                 Err(e) => error = Some(format!("{}: {e:#}", b.name)),
             }
@@ -241,11 +227,11 @@ mod tests {
 
     #[test]
     fn matrix_keys_series_by_sorted_labels() {
-        let data: Value = serde_json::from_str(
-            r#"{"result":[{"metric":{"__name__":"x","b":"2","a":"1"},"values":[[1.5,"3"],[3,"4"]]}]}"#,
+        let data: Vec<RangeSeries> = serde_json::from_str(
+            r#"[{"metric":{"__name__":"x","b":"2","a":"1"},"values":[[1.5,"3"],[3,"4"]]}]"#,
         )
         .unwrap();
-        let m = matrix(&data);
+        let m = matrix(data);
         assert_eq!(
             m["x{a=\"1\",b=\"2\"}"],
             BTreeMap::from([(1500, 3.0), (3000, 4.0)])

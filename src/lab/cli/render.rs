@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::{LabArgs, Outcome};
-use crate::render::{self, Storage};
+use super::{LabArgs, Outcome, RunArgs};
+use crate::lab::render;
 
 /// Write every config file the lab uses into a folder and print each command line.
 ///
@@ -20,11 +20,8 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub lab: LabArgs,
 
-    #[arg(long, value_enum, default_value_t = Storage::Cluster, help_heading = "Lab")]
-    pub storage: Storage,
-
-    #[arg(long, help_heading = "Lab")]
-    pub fast: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 
     /// Render vmauth's config for versions before v1.84 (basic auth only).
     #[arg(long, help_heading = "Lab")]
@@ -43,8 +40,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     let plan = render::plan(
         &t,
         &render::Options {
-            storage: args.storage,
-            scrape_interval: t.interval(args.fast),
+            storage: args.run.storage,
+            scrape_interval: t.interval(args.run.fast),
             state_dir: out.clone(),
             vmauth_unauthorized_user: !args.legacy_vmauth,
             grafana_home: None,
@@ -58,7 +55,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             }
             std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))?;
         }
-        println!("{}: {} {}", c.name, c.program, c.args.join(" "));
+        println!("{}: {} {}", c.name, c.program(), c.args.join(" "));
     }
     Ok(Outcome::Ok)
 }

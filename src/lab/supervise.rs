@@ -1,12 +1,15 @@
 //! Running the lab's processes: spawn, wait until ready, watch, restart, stop.
 //!
 //! Each component runs in its own process group with its log in `STATE/logs/NAME.log`. A
-//! component is ready when its HTTP readiness path answers 200. Stopping sends SIGTERM to every
+//! component is ready when its HTTP readiness path answers 200, asked at the address it listens
+//! on, by one HTTP agent for the whole lab. A component that dies is restarted after a back-off
+//! that is scheduled, not slept: the others stay watched and Ctrl-C is heard meanwhile. Stopping sends SIGTERM to every
 //! group (last started first), waits up to a timeout, then SIGKILLs what is left; dropping a
 //! [`Supervisor`] does the same, so no process outlives it. The state file `STATE/state.json`
-//! lets `labctl status` and `labctl down` find a detached lab.
+//! lets `labctl status` and `labctl down` find a detached lab, and `labctl up --detach` learn
+//! when it is ready ([`Phase`]).
 //!
-//! This module knows how to run processes, not what the lab is: the [`crate::render::Component`]
+//! This module knows how to run processes, not what the lab is: the [`crate::lab::render::Component`]
 //! list says what to run.
 
 use std::collections::BTreeMap;
@@ -23,7 +26,8 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::render::{Component, Kind};
+use crate::lab::render::{Component, Kind};
+use crate::lab::victoria::Storage;
 
 /// Where each program comes from: `--bin NAME=PATH` overrides, then the folder of the running
 /// executable (so `labctl` finds the `mock-exporter` built beside it), then PATH.
@@ -46,30 +50,16 @@ impl Binaries {
         if let Some(p) = self.overrides.get(program) {
             return Some(p.clone());
         }
-        if let Some(dir) = &self.beside {
-            let p = dir.join(program);
-            if is_executable(&p) {
-                return Some(p);
-            }
-        }
-        find_on_path(program)
+        self.beside
+            .as_ref()
+            .and_then(|dir| which::which_in(program, Some(dir), dir).ok())
+            .or_else(|| find_on_path(program))
     }
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
 
 /// `program` on PATH.
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| is_executable(p))
-    })
+    which::which(program).ok()
 }
 
 /// One component as recorded in the state file.
@@ -86,15 +76,24 @@ pub struct ComponentState {
     pub command: Vec<String>,
 }
 
+/// Where a lab is in its life, as the state file says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Components are being started, each ready before the next.
+    Starting,
+    /// Every component was ready and the supervisor has said where things are.
+    Ready,
+}
+
 /// The state file of a running lab.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabState {
     /// The `labctl up` process that supervises the lab.
     pub supervisor_pid: u32,
-    pub storage: String,
+    pub storage: Storage,
     pub started_at: u64,
-    /// Set once every component was ready.
-    pub ready: bool,
+    pub phase: Phase,
     pub components: Vec<ComponentState>,
     /// Lines for the user: skipped components and why.
     pub notes: Vec<String>,
@@ -191,6 +190,33 @@ pub enum Event<'a> {
     },
 }
 
+/// Asks readiness URLs, with one HTTP agent for every probe (2 s timeout).
+pub struct Prober {
+    agent: ureq::Agent,
+}
+
+impl Default for Prober {
+    fn default() -> Self {
+        Prober::new()
+    }
+}
+
+impl Prober {
+    pub fn new() -> Prober {
+        Prober {
+            agent: ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(2)))
+                .build()
+                .new_agent(),
+        }
+    }
+
+    /// Whether `url` answers 200.
+    pub fn ready(&self, url: &str) -> bool {
+        matches!(self.agent.get(url).call(), Ok(r) if r.status() == 200)
+    }
+}
+
 struct Running {
     component: Component,
     program: PathBuf,
@@ -199,31 +225,169 @@ struct Running {
     ready: bool,
     restarts: u32,
     last_start: Instant,
+    /// When a component that died is due to start again.
+    restart_at: Option<Instant>,
+}
+
+impl Running {
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        for (path, content) in &self.component.files {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            fs::write(path, content).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        let child = Command::new(&self.program)
+            .args(&self.component.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting {} ({})",
+                    self.component.name,
+                    self.program.display()
+                )
+            })?;
+        self.child = Some(child);
+        self.ready = false;
+        self.last_start = Instant::now();
+        Ok(())
+    }
+
+    /// Waits until the readiness URL answers, failing if the process exits or `timeout` passes.
+    fn wait_ready(&mut self, prober: &Prober, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let url = self.component.ready_url();
+        loop {
+            if prober.ready(&url) {
+                return Ok(());
+            }
+            let name = &self.component.name;
+            let log = self.log.display();
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .map(Child::try_wait)
+                .transpose()?
+                .flatten()
+            {
+                self.child = None;
+                bail!(
+                    "{name} exited ({status}) before it was ready; the end of {log}:\n{}",
+                    tail(&self.log, 20)
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{name} was not ready at {url} after {}s; the end of {log}:\n{}",
+                    timeout.as_secs(),
+                    tail(&self.log, 20)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One look: start it if its restart is due, note readiness, or report its death and
+    /// schedule the restart. Returns whether anything changed.
+    fn watch(
+        &mut self,
+        prober: &Prober,
+        max_restarts: u32,
+        progress: &mut dyn FnMut(Event),
+    ) -> anyhow::Result<bool> {
+        let name = &self.component.name;
+        if let Some(at) = self.restart_at {
+            if Instant::now() < at {
+                return Ok(false);
+            }
+            self.restart_at = None;
+            self.restarts += 1;
+            self.spawn()?;
+            progress(Event::Restarted {
+                name: &self.component.name,
+                restarts: self.restarts,
+            });
+            return Ok(true);
+        }
+        let Some(child) = self.child.as_mut() else {
+            return Ok(false);
+        };
+        let Some(status) = child.try_wait()? else {
+            let became_ready = !self.ready && prober.ready(&self.component.ready_url());
+            self.ready |= became_ready;
+            return Ok(became_ready);
+        };
+        self.child = None;
+        self.ready = false;
+        let tail = tail(&self.log, 15);
+        progress(Event::Died {
+            name,
+            status,
+            log: &self.log,
+            tail,
+        });
+        if self.restarts >= max_restarts {
+            progress(Event::GaveUp {
+                name,
+                restarts: self.restarts,
+            });
+        } else {
+            // Back off: a component that died within seconds of starting waits longer.
+            let backoff = Duration::from_millis(500 * 2u64.pow(self.restarts.min(4)));
+            let wait = backoff
+                .saturating_sub(self.last_start.elapsed())
+                .min(Duration::from_secs(8));
+            self.restart_at = Some(Instant::now() + wait);
+        }
+        Ok(true)
+    }
+
+    fn state(&self) -> ComponentState {
+        ComponentState {
+            name: self.component.name.clone(),
+            kind: self.component.kind,
+            pid: self.child.as_ref().map(Child::id),
+            port: self.component.port(),
+            ready_url: self.component.ready_url(),
+            ready: self.ready,
+            restarts: self.restarts,
+            log: self.log.clone(),
+            command: std::iter::once(self.program.display().to_string())
+                .chain(self.component.args.iter().cloned())
+                .collect(),
+        }
+    }
 }
 
 /// Supervises a set of components; stops them all when dropped.
 pub struct Supervisor {
     state_dir: PathBuf,
     running: Vec<Running>,
+    prober: Prober,
     pub stop_timeout: Duration,
     pub ready_timeout: Duration,
     pub max_restarts: u32,
-    storage: String,
+    storage: Storage,
     notes: Vec<String>,
     started_at: u64,
-    ready: bool,
+    phase: Phase,
 }
 
-/// Fails unless every port the components will listen on is free, naming the first taken one.
-pub fn check_ports(components: &[Component], listen_address: &str) -> anyhow::Result<()> {
+/// Fails unless every address the components will listen on is free, naming the first taken one.
+pub fn check_ports(components: &[Component]) -> anyhow::Result<()> {
     for c in components {
-        for port in std::iter::once(c.port).chain(c.extra_ports.iter().copied()) {
-            let addr = if listen_address.contains(':') {
-                format!("[{listen_address}]:{port}")
-            } else {
-                format!("{listen_address}:{port}")
-            };
-            if let Err(e) = TcpListener::bind(&addr) {
+        for addr in &c.listens {
+            let port = addr.port();
+            if let Err(e) = TcpListener::bind(addr) {
                 bail!(
                     "port {port} for {} is already in use ({e}): stop what holds it (another lab? `labctl down`), \
                      or shift every port with --port-offset N",
@@ -236,11 +400,11 @@ pub fn check_ports(components: &[Component], listen_address: &str) -> anyhow::Re
 }
 
 impl Supervisor {
-    /// Prepares to run `components`; `programs` holds each component's executable.
+    /// Prepares to run `components`, each with its executable.
     pub fn new(
         state_dir: &Path,
         components: Vec<(Component, PathBuf)>,
-        storage: &str,
+        storage: Storage,
         notes: Vec<String>,
     ) -> anyhow::Result<Supervisor> {
         fs::create_dir_all(state_dir.join("logs"))
@@ -257,48 +421,24 @@ impl Supervisor {
                 ready: false,
                 restarts: 0,
                 last_start: Instant::now(),
+                restart_at: None,
             })
             .collect();
         Ok(Supervisor {
             state_dir: state_dir.to_path_buf(),
             running,
+            prober: Prober::new(),
             stop_timeout: Duration::from_secs(10),
             ready_timeout: Duration::from_secs(60),
             max_restarts: 5,
-            storage: storage.to_string(),
+            storage,
             notes,
             started_at: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
-            ready: false,
+            phase: Phase::Starting,
         })
-    }
-
-    fn spawn(r: &mut Running) -> anyhow::Result<()> {
-        for (path, content) in &r.component.files {
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            }
-            fs::write(path, content).with_context(|| format!("writing {}", path.display()))?;
-        }
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&r.log)
-            .with_context(|| format!("opening {}", r.log.display()))?;
-        let child = Command::new(&r.program)
-            .args(&r.component.args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("starting {} ({})", r.component.name, r.program.display()))?;
-        r.child = Some(child);
-        r.ready = false;
-        r.last_start = Instant::now();
-        Ok(())
     }
 
     /// Starts every component in order, each ready before the next starts.
@@ -307,13 +447,13 @@ impl Supervisor {
             let r = &mut self.running[i];
             progress(Event::Starting {
                 name: &r.component.name,
-                port: r.component.port,
+                port: r.component.port(),
             });
             let t0 = Instant::now();
-            Supervisor::spawn(r)?;
+            r.spawn()?;
             self.save()?;
             let r = &mut self.running[i];
-            wait_ready(r, self.ready_timeout)?;
+            r.wait_ready(&self.prober, self.ready_timeout)?;
             r.ready = true;
             progress(Event::Ready {
                 name: &r.component.name,
@@ -321,54 +461,22 @@ impl Supervisor {
             });
             self.save()?;
         }
-        self.ready = true;
+        Ok(())
+    }
+
+    /// Records in the state file that the lab is ready (after [`Supervisor::start_all`] and
+    /// whatever the caller tells the user then): `labctl up --detach` waits for this.
+    pub fn mark_ready(&mut self) -> anyhow::Result<()> {
+        self.phase = Phase::Ready;
         self.save()
     }
 
-    /// Checks every component once: reports deaths, restarts with back-off, gives up after
-    /// `max_restarts`. Returns whether anything changed.
+    /// Checks every component once without waiting: reports deaths, starts restarts that are
+    /// due, gives up after `max_restarts`. Returns whether anything changed.
     pub fn watch(&mut self, progress: &mut dyn FnMut(Event)) -> anyhow::Result<bool> {
         let mut changed = false;
         for r in &mut self.running {
-            let Some(child) = r.child.as_mut() else {
-                continue;
-            };
-            let Some(status) = child.try_wait()? else {
-                if !r.ready && probe(&r.component) {
-                    r.ready = true;
-                    changed = true;
-                }
-                continue;
-            };
-            r.child = None;
-            r.ready = false;
-            changed = true;
-            progress(Event::Died {
-                name: &r.component.name,
-                status,
-                log: &r.log,
-                tail: tail(&r.log, 15),
-            });
-            if r.restarts >= self.max_restarts {
-                progress(Event::GaveUp {
-                    name: &r.component.name,
-                    restarts: r.restarts,
-                });
-                continue;
-            }
-            // Back off: a component that died within seconds of starting waits longer.
-            let backoff = Duration::from_millis(500 * 2u64.pow(r.restarts.min(4)));
-            std::thread::sleep(
-                backoff
-                    .saturating_sub(r.last_start.elapsed())
-                    .min(Duration::from_secs(8)),
-            );
-            r.restarts += 1;
-            Supervisor::spawn(r)?;
-            progress(Event::Restarted {
-                name: &r.component.name,
-                restarts: r.restarts,
-            });
+            changed |= r.watch(&self.prober, self.max_restarts, progress)?;
         }
         if changed {
             self.save()?;
@@ -379,27 +487,11 @@ impl Supervisor {
     fn save(&self) -> anyhow::Result<()> {
         LabState {
             supervisor_pid: std::process::id(),
-            storage: self.storage.clone(),
+            storage: self.storage,
             started_at: self.started_at,
-            ready: self.ready,
+            phase: self.phase,
             notes: self.notes.clone(),
-            components: self
-                .running
-                .iter()
-                .map(|r| ComponentState {
-                    name: r.component.name.clone(),
-                    kind: r.component.kind,
-                    pid: r.child.as_ref().map(Child::id),
-                    port: r.component.port,
-                    ready_url: ready_url(&r.component),
-                    ready: r.ready,
-                    restarts: r.restarts,
-                    log: r.log.clone(),
-                    command: std::iter::once(r.program.display().to_string())
-                        .chain(r.component.args.iter().cloned())
-                        .collect(),
-                })
-                .collect(),
+            components: self.running.iter().map(Running::state).collect(),
         }
         .save(&self.state_dir)
     }
@@ -419,6 +511,7 @@ impl Supervisor {
                 let _ = c.wait();
             }
             r.ready = false;
+            r.restart_at = None;
         }
         let _ = fs::remove_file(LabState::path(&self.state_dir));
     }
@@ -474,48 +567,6 @@ pub fn group_alive(pgid: u32) -> bool {
     })
 }
 
-/// The readiness URL of a component.
-pub fn ready_url(c: &Component) -> String {
-    format!("http://127.0.0.1:{}{}", c.port, c.ready_path)
-}
-
-fn probe(c: &Component) -> bool {
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .new_agent();
-    matches!(agent.get(&ready_url(c)).call(), Ok(r) if r.status() == 200)
-}
-
-fn wait_ready(r: &mut Running, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if probe(&r.component) {
-            return Ok(());
-        }
-        if let Some(status) = r.child.as_mut().map(Child::try_wait).transpose()?.flatten() {
-            r.child = None;
-            bail!(
-                "{} exited ({status}) before it was ready; the end of {}:\n{}",
-                r.component.name,
-                r.log.display(),
-                tail(&r.log, 20)
-            );
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{} was not ready at {} after {}s; the end of {}:\n{}",
-                r.component.name,
-                ready_url(&r.component),
-                timeout.as_secs(),
-                r.log.display(),
-                tail(&r.log, 20)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,5 +587,46 @@ mod tests {
         child.wait().unwrap();
         assert!(!alive(pid));
         assert!(!group_alive(pid));
+    }
+
+    #[test]
+    fn watch_schedules_a_restart_instead_of_sleeping() {
+        let dir = tempfile::tempdir().unwrap();
+        let component = Component {
+            name: "dies".into(),
+            kind: Kind::MockExporter,
+            args: vec!["-c".into(), "exit 3".into()],
+            files: Vec::new(),
+            http: "127.0.0.1:9".parse().unwrap(),
+            listens: Vec::new(),
+        };
+        let mut sup = Supervisor::new(
+            dir.path(),
+            vec![(component, "/bin/sh".into())],
+            Storage::Single,
+            Vec::new(),
+        )
+        .unwrap();
+        sup.running[0].spawn().unwrap();
+        // `sh -c "exit 3"` is gone well within this.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut events = Vec::new();
+        let t0 = Instant::now();
+        assert!(sup.watch(&mut |e| events.push(format!("{e:?}"))).unwrap());
+        // A fresh death waits 500 ms before the restart, but watch returns at once.
+        assert!(
+            t0.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert!(events[0].starts_with("Died"), "{events:?}");
+        assert!(sup.running[0].restart_at.is_some());
+        assert!(!sup.watch(&mut |e| events.push(format!("{e:?}"))).unwrap());
+        assert_eq!(events.len(), 1, "{events:?}");
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(sup.watch(&mut |e| events.push(format!("{e:?}"))).unwrap());
+        assert!(events[1].starts_with("Restarted"), "{events:?}");
+        assert_eq!(sup.running[0].restarts, 1);
+        sup.stop_all();
     }
 }

@@ -5,14 +5,15 @@
 //! a component that would not start).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::topology::Topology;
+use crate::lab::topology::Topology;
+use crate::lab::victoria::Storage;
 
 mod compare;
 mod dashboards;
@@ -96,11 +97,29 @@ impl LabArgs {
         Ok(t.with_port_offset(self.port_offset)?)
     }
 
+    /// `rel` in the folder of lab.toml: where the dashboards and example queries are.
+    pub fn beside(&self, rel: &str) -> PathBuf {
+        self.lab.parent().unwrap_or(Path::new(".")).join(rel)
+    }
+
     pub fn state_dir(&self) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(&self.state_dir)
             .with_context(|| format!("creating {}", self.state_dir.display()))?;
         Ok(std::fs::canonicalize(&self.state_dir)?)
     }
+}
+
+/// What the lab runs with: its storage and scrape interval.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Storage: `cluster` needs vminsert, vmselect and vmstorage on PATH; `single` runs one
+    /// victoria-metrics node (the package most distributions ship).
+    #[arg(long, value_enum, default_value_t = Storage::Cluster, help_heading = "Lab")]
+    pub storage: Storage,
+
+    /// Scrape at lab.toml's fast_scrape_interval (2 s) instead of scrape_interval (15 s).
+    #[arg(long, help_heading = "Lab")]
+    pub fast: bool,
 }
 
 /// Parses `NAME=VALUE`.

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::{parse_duration, parse_pair, LabArgs, Outcome};
-use crate::render::{self, Component, Kind, Storage};
-use crate::supervise::{self, alive, Binaries, Event, LabState, Supervisor};
-use crate::topology::Topology;
+use super::{parse_duration, parse_pair, LabArgs, Outcome, RunArgs};
+use crate::lab::render::{self, Component, Kind};
+use crate::lab::supervise::{self, alive, Binaries, Event, LabState, Phase, Supervisor};
+use crate::lab::topology::Topology;
+use crate::lab::victoria::Storage;
 
 /// Start the whole lab and keep it running until Ctrl-C.
 ///
@@ -35,14 +36,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub lab: LabArgs,
 
-    /// Storage: `cluster` needs vminsert, vmselect and vmstorage on PATH; `single` runs one
-    /// victoria-metrics node (the package most distributions ship).
-    #[arg(long, value_enum, default_value_t = Storage::Cluster, help_heading = "Lab")]
-    pub storage: Storage,
-
-    /// Scrape at lab.toml's fast_scrape_interval (2 s) instead of scrape_interval (15 s).
-    #[arg(long, help_heading = "Lab")]
-    pub fast: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 
     /// Use this executable for a program, e.g. --bin vmstorage=/opt/vm/vmstorage-prod. Repeatable.
     #[arg(long = "bin", value_name = "NAME=PATH", value_parser = parse_pair, help_heading = "Lab")]
@@ -105,37 +100,9 @@ fn grafana_home(grafana: &Path) -> Option<PathBuf> {
 /// Resolves every program the lab needs, failing with one message that lists what is missing.
 pub fn prepare(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Prepared> {
     let topology = args.lab.topology()?;
-    let overrides: BTreeMap<String, PathBuf> = args
-        .bins
-        .iter()
-        .map(|(k, v)| (k.clone(), PathBuf::from(v)))
-        .collect();
-    for (name, path) in &overrides {
-        if !path.is_file() {
-            bail!("--bin {name}={}: no such file", path.display());
-        }
-    }
-    let bins = Binaries::from_env(overrides);
+    let bins = binaries(&args.bins)?;
     let mut notes = Vec::new();
-    let grafana = bins.find("grafana");
-    let grafana_home = match &grafana {
-        Some(g) => match grafana_home(g) {
-            Some(h) => Some(h),
-            None => {
-                notes.push(format!(
-                    "grafana: found {} but not its home (public/ assets); set GRAFANA_HOME; skipped",
-                    g.display()
-                ));
-                None
-            }
-        },
-        None => {
-            notes.push(
-                "grafana: not on PATH, skipped (`nix run` supplies it, or install Grafana)".into(),
-            );
-            None
-        }
-    };
+    let grafana_home = find_grafana(&bins, &mut notes);
     let modern_vmauth = bins
         .find("vmauth")
         .map(|p| vmauth_is_modern(&p))
@@ -146,81 +113,101 @@ pub fn prepare(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Prepared> {
             topology.vmauth.username, topology.vmauth.password
         ));
     }
-    let dashboards_dir = std::fs::canonicalize(
-        args.lab
-            .lab
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("grafana/dashboards"),
-    )
-    .unwrap_or_else(|_| PathBuf::from("grafana/dashboards"));
+    let dashboards_dir = std::fs::canonicalize(args.lab.beside("grafana/dashboards"))
+        .unwrap_or_else(|_| PathBuf::from("grafana/dashboards"));
     let plan = render::plan(
         &topology,
         &render::Options {
-            storage: args.storage,
-            scrape_interval: topology.interval(args.fast),
+            storage: args.run.storage,
+            scrape_interval: topology.interval(args.run.fast),
             state_dir: state_dir.to_path_buf(),
             vmauth_unauthorized_user: modern_vmauth,
             grafana_home,
             dashboards_dir,
         },
     );
-    let mut missing: Vec<String> = Vec::new();
-    let mut components = Vec::new();
-    for c in plan {
-        match bins.find(&c.program) {
-            Some(p) => components.push((c, p)),
-            None => {
-                if !missing.contains(&c.program) {
-                    missing.push(c.program.clone());
-                }
-            }
-        }
-    }
-    if !missing.is_empty() {
-        let mut msg = format!(
-            "cannot start the lab: not found on PATH: {}\n",
-            missing.join(", ")
-        );
-        for m in &missing {
-            let how = match m.as_str() {
-                "vminsert" | "vmselect" | "vmstorage" => {
-                    "VictoriaMetrics cluster; no distribution packages it: `nix run` supplies it, \
-                     `--storage single` does without it, or pass upstream's -cluster binaries with --bin NAME=PATH"
-                }
-                "victoria-metrics" | "vmagent" | "vmauth" => {
-                    "VictoriaMetrics: `apt install victoria-metrics` (Debian, Ubuntu) or `nix run`"
-                }
-                "prometheus" => "`apt install prometheus` (Debian, Ubuntu) or `nix run`",
-                "mock-exporter" => "build it: `cargo build --release` (labctl looks beside itself first)",
-                _ => "install it, or pass --bin NAME=PATH",
-            };
-            msg += &format!("  {m}: {how}\n");
-        }
-        bail!("{}", msg.trim_end());
-    }
     Ok(Prepared {
         topology,
-        components,
+        components: locate(plan, &bins)?,
         notes,
     })
 }
 
+/// `--bin` overrides, each of which must exist.
+fn binaries(pairs: &[(String, String)]) -> anyhow::Result<Binaries> {
+    let overrides: BTreeMap<String, PathBuf> = pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), PathBuf::from(v)))
+        .collect();
+    for (name, path) in &overrides {
+        if !path.is_file() {
+            bail!("--bin {name}={}: no such file", path.display());
+        }
+    }
+    Ok(Binaries::from_env(overrides))
+}
+
+/// Grafana's home, or a note saying why Grafana is skipped.
+fn find_grafana(bins: &Binaries, notes: &mut Vec<String>) -> Option<PathBuf> {
+    let Some(g) = bins.find("grafana") else {
+        notes.push(
+            "grafana: not on PATH, skipped (`nix run` supplies it, or install Grafana)".into(),
+        );
+        return None;
+    };
+    let home = grafana_home(&g);
+    if home.is_none() {
+        notes.push(format!(
+            "grafana: found {} but not its home (public/ assets); set GRAFANA_HOME; skipped",
+            g.display()
+        ));
+    }
+    home
+}
+
+/// Each component with its executable; one error listing every missing program and how to
+/// get it.
+fn locate(plan: Vec<Component>, bins: &Binaries) -> anyhow::Result<Vec<(Component, PathBuf)>> {
+    let mut missing: Vec<&str> = Vec::new();
+    let mut components = Vec::new();
+    for c in plan {
+        match bins.find(c.program()) {
+            Some(p) => components.push((c, p)),
+            None if !missing.contains(&c.program()) => missing.push(c.program()),
+            None => {}
+        }
+    }
+    if missing.is_empty() {
+        return Ok(components);
+    }
+    let mut msg = format!(
+        "cannot start the lab: not found on PATH: {}",
+        missing.join(", ")
+    );
+    for m in &missing {
+        msg += &format!("\n  {m}: {}", how_to_get(m));
+    }
+    bail!("{msg}")
+}
+
+fn how_to_get(program: &str) -> &'static str {
+    match program {
+        "vminsert" | "vmselect" | "vmstorage" => {
+            "VictoriaMetrics cluster; no distribution packages it: `nix run` supplies it, \
+             `--storage single` does without it, or pass upstream's -cluster binaries with --bin NAME=PATH"
+        }
+        "victoria-metrics" | "vmagent" | "vmauth" => {
+            "VictoriaMetrics: `apt install victoria-metrics` (Debian, Ubuntu) or `nix run`"
+        }
+        "prometheus" => "`apt install prometheus` (Debian, Ubuntu) or `nix run`",
+        "mock-exporter" => "build it: `cargo build --release` (labctl looks beside itself first)",
+        _ => "install it, or pass --bin NAME=PATH",
+    }
+}
+
 pub fn run(args: UpArgs) -> anyhow::Result<Outcome> {
     let state_dir = args.lab.state_dir()?;
-    if let Ok(state) = LabState::load(&state_dir) {
-        if alive(state.supervisor_pid) && state.supervisor_pid != std::process::id() {
-            bail!(
-                "a lab is already running from {} (labctl pid {}): `labctl down` first, or use another --state-dir and --port-offset",
-                state_dir.display(),
-                state.supervisor_pid
-            );
-        }
-        // A stale state file from a lab that was killed: stop whatever it left behind.
-        let pids: Vec<u32> = state.components.iter().filter_map(|c| c.pid).collect();
-        supervise::stop_groups(&pids, args.stop_timeout);
-        let _ = std::fs::remove_file(LabState::path(&state_dir));
-    }
+    clean_stale_lab(&state_dir, args.stop_timeout)?;
     if args.detach {
         return detach(&args, &state_dir);
     }
@@ -233,21 +220,17 @@ pub fn run(args: UpArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
-    let listen = prepared.topology.listen_address.clone();
     let plan: Vec<Component> = prepared.components.iter().map(|(c, _)| c.clone()).collect();
-    supervise::check_ports(&plan, &listen)?;
-
+    supervise::check_ports(&plan)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
-    let storage = args.storage.as_str();
-    let interval = prepared.topology.interval(args.fast);
     println!(
         "starting the lab from {} ({} storage, scrape every {}, state in {})",
         args.lab.lab.display(),
-        storage,
-        render::prom_duration(interval),
+        args.run.storage.as_str(),
+        render::prom_duration(prepared.topology.interval(args.run.fast)),
         state_dir.display()
     );
     for n in &prepared.notes {
@@ -256,7 +239,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<Outcome> {
     let mut sup = Supervisor::new(
         &state_dir,
         prepared.components,
-        storage,
+        args.run.storage,
         prepared.notes.clone(),
     )?;
     sup.ready_timeout = args.ready_timeout;
@@ -264,17 +247,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<Outcome> {
     let t0 = Instant::now();
     sup.start_all(&mut print_event)?;
     println!("lab ready in {:.1}s", t0.elapsed().as_secs_f64());
+    let verify = verify_command(&args);
     print!(
         "{}",
-        summary(
-            &prepared.topology,
-            args.storage,
-            &plan,
-            &verify_command(&args)
-        )
+        summary(&prepared.topology, args.run.storage, &plan, &verify)
     );
     let _ = std::io::stdout().flush();
-
+    sup.mark_ready()?;
     while !stop.load(Ordering::Relaxed) {
         sup.watch(&mut print_event)?;
         std::thread::sleep(Duration::from_millis(300));
@@ -283,6 +262,24 @@ pub fn run(args: UpArgs) -> anyhow::Result<Outcome> {
     sup.stop_all();
     println!("stopped");
     Ok(Outcome::Ok)
+}
+
+/// Refuses to start over a running lab; stops what a killed one left behind.
+fn clean_stale_lab(state_dir: &Path, stop_timeout: Duration) -> anyhow::Result<()> {
+    let Ok(state) = LabState::load(state_dir) else {
+        return Ok(());
+    };
+    if alive(state.supervisor_pid) && state.supervisor_pid != std::process::id() {
+        bail!(
+            "a lab is already running from {} (labctl pid {}): `labctl down` first, or use another --state-dir and --port-offset",
+            state_dir.display(),
+            state.supervisor_pid
+        );
+    }
+    let pids: Vec<u32> = state.components.iter().filter_map(|c| c.pid).collect();
+    supervise::stop_groups(&pids, stop_timeout);
+    let _ = std::fs::remove_file(LabState::path(state_dir));
+    Ok(())
 }
 
 fn print_event(e: Event) {
@@ -322,7 +319,7 @@ pub fn summary(t: &Topology, storage: Storage, plan: &[Component], verify: &str)
     if plan.iter().any(|c| c.kind == Kind::Grafana) {
         s += &format!(
             "  Grafana               {}  (admin / admin)\n",
-            render::http_url(t, t.grafana.port)
+            t.http_url(t.grafana.port, "")
         );
     }
     s += &format!(
@@ -331,8 +328,12 @@ pub fn summary(t: &Topology, storage: Storage, plan: &[Component], verify: &str)
         t.vmauth.username,
         t.vmauth.password
     );
-    s += &format!("  Prometheus writer     {}\n", render::writer_url(t));
-    s += &format!("  Prometheus receiver   {}\n", render::receiver_url(t));
+    let receiver = t.http_url(t.prometheus.receiver.port, "");
+    s += &format!(
+        "  Prometheus writer     {}\n",
+        t.http_url(t.prometheus.writer.port, "")
+    );
+    s += &format!("  Prometheus receiver   {receiver}\n");
     s += &format!("  mock-exporter         {}\n", render::exporter_url(t));
     s += &format!("check it end to end:   {verify}\n");
     s
@@ -347,21 +348,22 @@ fn verify_command(args: &UpArgs) -> String {
     if args.lab.port_offset != 0 {
         v += &format!(" --port-offset {}", args.lab.port_offset);
     }
-    if args.fast {
+    if args.run.fast {
         v += " --fast";
     }
-    if args.storage == Storage::Single {
+    if args.run.storage == Storage::Single {
         v += " --storage single";
     }
     v
 }
 
-/// Starts `labctl up` again in the background and follows its log until the lab is ready.
+/// Starts `labctl up` again in the background and shows its log until the state file says
+/// the lab is ready.
 fn detach(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Outcome> {
     // Fail fast in the foreground on what can be checked without starting anything.
     let prepared = prepare(args, state_dir)?;
     let plan: Vec<Component> = prepared.components.iter().map(|(c, _)| c.clone()).collect();
-    supervise::check_ports(&plan, &prepared.topology.listen_address)?;
+    supervise::check_ports(&plan)?;
     let log_path = state_dir.join("labctl.log");
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
@@ -378,32 +380,25 @@ fn detach(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Outcome> {
         .process_group(0)
         .spawn()
         .context("starting labctl in the background")?;
-    let mut follower = std::fs::File::open(&log_path)?;
-    let mut shown = 0u64;
-    let mut seen = String::new();
+    let mut follower = LogFollower::open(&log_path)?;
     let deadline = Instant::now() + args.ready_timeout * (plan.len() as u32).max(1);
     loop {
-        let _ = follower.seek(SeekFrom::Start(shown));
-        let mut buf = String::new();
-        let _ = follower.read_to_string(&mut buf);
-        shown += buf.len() as u64;
-        seen.push_str(&buf);
-        print!("{buf}");
-        let _ = std::io::stdout().flush();
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "the background labctl exited ({status}) before the lab was ready (log: {})",
-                log_path.display()
-            );
-        }
-        if LabState::load(state_dir).map(|s| s.ready).unwrap_or(false)
-            && seen.contains("check it end to end")
-        {
+        // Read the state before the log: all the log holds once the state says ready is shown.
+        let ready = LabState::load(state_dir).is_ok_and(|s| s.phase == Phase::Ready);
+        follower.show_new();
+        if ready {
             println!(
                 "running in the background (labctl pid {}); stop it with `labctl down`",
                 child.id()
             );
             return Ok(Outcome::Ok);
+        }
+        if let Some(status) = child.try_wait()? {
+            follower.show_new();
+            bail!(
+                "the background labctl exited ({status}) before the lab was ready (log: {})",
+                log_path.display()
+            );
         }
         if Instant::now() > deadline {
             bail!(
@@ -412,5 +407,28 @@ fn detach(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Outcome> {
             );
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Copies what a growing log file gained to stdout.
+struct LogFollower {
+    file: std::fs::File,
+    shown: u64,
+}
+
+impl LogFollower {
+    fn open(path: &Path) -> anyhow::Result<LogFollower> {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(LogFollower { file, shown: 0 })
+    }
+
+    fn show_new(&mut self) {
+        let _ = self.file.seek(SeekFrom::Start(self.shown));
+        let mut buf = Vec::new();
+        let _ = self.file.read_to_end(&mut buf);
+        self.shown += buf.len() as u64;
+        let _ = std::io::stdout().write_all(&buf);
+        let _ = std::io::stdout().flush();
     }
 }

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::endpoints::EndpointArgs;
 use super::{parse_duration, LabArgs, Outcome};
-use crate::verify::{self, Status};
+use crate::lab::verify::{self, Status};
 
 /// Check a running lab end to end and print a pass/fail table.
 ///

@@ -14,7 +14,8 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::query::Client;
+use crate::lab::endpoints::Endpoint;
+use crate::lab::query::Client;
 
 /// A dashboard file and its JSON.
 #[derive(Debug, Clone)]
@@ -207,13 +208,6 @@ fn uses_region_vars(expr: &str) -> bool {
     .any(|v| expr.contains(v))
 }
 
-/// Where each datasource uid's queries go.
-#[derive(Debug, Clone)]
-pub struct Datasource {
-    pub url: String,
-    pub auth: Option<(String, String)>,
-}
-
 /// The outcome of one target with one set of variables.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
@@ -234,7 +228,7 @@ impl Outcome {
 /// Runs every target of every dashboard, once per region where it depends on the region.
 pub fn check(
     dashboards: &[Dashboard],
-    datasources: &BTreeMap<String, Datasource>,
+    datasources: &BTreeMap<String, Endpoint>,
     regions: &[Vars],
 ) -> Vec<Outcome> {
     let client = Client::new();
@@ -277,7 +271,7 @@ pub fn check(
 /// Runs a query the way the panel does (instant, or over the last five minutes) and counts series.
 fn run(
     client: &Client,
-    ds: &Datasource,
+    ds: &Endpoint,
     query: &str,
     instant: bool,
     step: Duration,
@@ -287,26 +281,22 @@ fn run(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let data = if instant {
-        client.api(
-            &ds.url,
-            "/api/v1/query",
+        client.query(
+            ds,
             &[("query", query.to_string()), ("time", now.to_string())],
-            ds.auth.as_ref(),
         )?
     } else {
-        client.api(
-            &ds.url,
-            "/api/v1/query_range",
+        client.query_range(
+            ds,
             &[
                 ("query", query.to_string()),
                 ("start", (now - 300).to_string()),
                 ("end", now.to_string()),
                 ("step", secs(step)),
             ],
-            ds.auth.as_ref(),
         )?
     };
-    Ok(data["result"].as_array().map(Vec::len).unwrap_or(0))
+    Ok(data.series())
 }
 
 #[cfg(test)]

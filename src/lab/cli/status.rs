@@ -1,12 +1,10 @@
 //! `labctl status`: what is running, where, and whether it is ready.
 
-use std::time::Duration;
-
 use clap::Args;
 use serde::Serialize;
 
 use super::{LabArgs, Outcome};
-use crate::supervise::{alive, LabState};
+use crate::lab::supervise::{alive, LabState, Prober};
 
 /// Show each component of the running lab: pid, port, ready, restarts.
 ///
@@ -40,10 +38,7 @@ struct Row {
 pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
     let state_dir = args.lab.state_dir()?;
     let state = LabState::load(&state_dir)?;
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .new_agent();
+    let prober = Prober::new();
     let rows: Vec<Row> = state
         .components
         .iter()
@@ -54,8 +49,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
                 pid: c.pid,
                 running,
                 port: c.port,
-                ready: running
-                    && matches!(agent.get(&c.ready_url).call(), Ok(r) if r.status() == 200),
+                ready: running && prober.ready(&c.ready_url),
                 restarts: c.restarts,
                 log: c.log.display().to_string(),
             }
@@ -75,7 +69,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
             }))?
         );
     } else {
-        println!("lab in {} ({} storage)", state_dir.display(), state.storage);
+        println!(
+            "lab in {} ({} storage)",
+            state_dir.display(),
+            state.storage.as_str()
+        );
         println!(
             "{:<24} {:>8} {:>6} {:<6} {:>8}",
             "COMPONENT", "PID", "PORT", "READY", "RESTARTS"

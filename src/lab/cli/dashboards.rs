@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::endpoints::EndpointArgs;
 use super::{LabArgs, Outcome};
-use crate::dashboards::{self, Datasource, Vars};
+use crate::lab::dashboards::{self, Vars};
 
 /// Work with the lab's Grafana dashboards.
 #[derive(Debug, Args)]
@@ -60,13 +60,10 @@ pub fn run(args: DashboardsArgs) -> anyhow::Result<Outcome> {
 
 fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
     let (t, e) = args.endpoints.resolve(&args.lab)?;
-    let dir = args.dir.clone().unwrap_or_else(|| {
-        args.lab
-            .lab
-            .parent()
-            .map(|p| p.join("grafana/dashboards"))
-            .unwrap_or_else(|| PathBuf::from("grafana/dashboards"))
-    });
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| args.lab.beside("grafana/dashboards"));
     let boards = dashboards::load(&dir)?;
     let problems = dashboards::validate(&boards, &["victoriametrics", "prometheus-receiver"]);
     if !problems.is_empty() {
@@ -77,20 +74,8 @@ fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
         );
     }
     let datasources = BTreeMap::from([
-        (
-            "victoriametrics".to_string(),
-            Datasource {
-                url: e.query.clone(),
-                auth: e.query_user.clone(),
-            },
-        ),
-        (
-            "prometheus-receiver".to_string(),
-            Datasource {
-                url: e.receiver.clone(),
-                auth: None,
-            },
-        ),
+        ("victoriametrics".to_string(), e.query.clone()),
+        ("prometheus-receiver".to_string(), e.receiver.clone()),
     ]);
     let interval = e.scrape_interval;
     let vars: Vec<Vars> = t
@@ -118,38 +103,7 @@ fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
         );
     } else {
         for b in &boards {
-            let mine: Vec<&dashboards::Outcome> = outcomes
-                .iter()
-                .filter(|o| o.target.dashboard == b.uid())
-                .collect();
-            let bad = mine.iter().filter(|o| !o.ok()).count();
-            let panels: std::collections::BTreeSet<&str> =
-                mine.iter().map(|o| o.target.panel.as_str()).collect();
-            println!(
-                "{}  {} ({}): {} panels, {} queries{}",
-                if bad == 0 { "PASS" } else { "FAIL" },
-                b.title(),
-                b.uid(),
-                panels.len(),
-                mine.len(),
-                if bad == 0 {
-                    String::new()
-                } else {
-                    format!(", {bad} failed")
-                }
-            );
-            for o in mine.iter().filter(|o| !o.ok()) {
-                let why = o.error.clone().unwrap_or_else(|| "no series".into());
-                let region = if o.region.is_empty() {
-                    String::new()
-                } else {
-                    format!(" [{}]", o.region)
-                };
-                println!(
-                    "      {} {}{region}: {why}\n        {}",
-                    o.target.panel, o.target.ref_id, o.query
-                );
-            }
+            print_dashboard(b, &outcomes);
         }
         println!("{} queries, {} failed", outcomes.len(), failed.len());
     }
@@ -159,4 +113,40 @@ fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// One dashboard's line, then each failed query of it.
+fn print_dashboard(b: &dashboards::Dashboard, outcomes: &[dashboards::Outcome]) {
+    let mine: Vec<&dashboards::Outcome> = outcomes
+        .iter()
+        .filter(|o| o.target.dashboard == b.uid())
+        .collect();
+    let bad = mine.iter().filter(|o| !o.ok()).count();
+    let panels: std::collections::BTreeSet<&str> =
+        mine.iter().map(|o| o.target.panel.as_str()).collect();
+    println!(
+        "{}  {} ({}): {} panels, {} queries{}",
+        if bad == 0 { "PASS" } else { "FAIL" },
+        b.title(),
+        b.uid(),
+        panels.len(),
+        mine.len(),
+        if bad == 0 {
+            String::new()
+        } else {
+            format!(", {bad} failed")
+        }
+    );
+    for o in mine.iter().filter(|o| !o.ok()) {
+        let why = o.error.clone().unwrap_or_else(|| "no series".into());
+        let region = if o.region.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", o.region)
+        };
+        println!(
+            "      {} {}{region}: {why}\n        {}",
+            o.target.panel, o.target.ref_id, o.query
+        );
+    }
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::{pairs_to_map, parse_pair, LabArgs};
-use crate::render::Storage;
-use crate::topology::Topology;
-use crate::verify::Endpoints;
+use crate::lab::endpoints::{Endpoint, Endpoints};
+use crate::lab::query::Client;
+use crate::lab::topology::Topology;
+use crate::lab::victoria::Storage;
 
 #[derive(Debug, Clone, Args)]
 pub struct EndpointArgs {
@@ -54,19 +55,20 @@ pub enum StorageChoice {
     Single,
 }
 
+/// Moves the endpoints named in `flags` (`NAME=URL`); a name lab.toml does not know is an error.
 fn merge(
-    target: &mut BTreeMap<String, String>,
+    target: &mut BTreeMap<String, Endpoint>,
     flags: &[(String, String)],
     what: &str,
 ) -> anyhow::Result<()> {
     for (name, url) in pairs_to_map(flags) {
-        if !target.contains_key(&name) {
+        let known = target.keys().cloned().collect::<Vec<_>>().join(", ");
+        let Some(e) = target.get_mut(&name) else {
             anyhow::bail!(
-                "--{what}-url {name}=…: lab.toml has no {what} named {name:?} (known: {})",
-                target.keys().cloned().collect::<Vec<_>>().join(", ")
+                "--{what}-url {name}=…: lab.toml has no {what} named {name:?} (known: {known})"
             );
-        }
-        target.insert(name, url.trim_end_matches('/').to_string());
+        };
+        e.url = Endpoint::new(url).url;
     }
     Ok(())
 }
@@ -76,36 +78,43 @@ impl EndpointArgs {
     pub fn resolve(&self, lab: &LabArgs) -> anyhow::Result<(Topology, Endpoints)> {
         let t = lab.topology()?;
         let interval = t.interval(self.fast);
-        let storage = match self.storage {
+        let storage = self.storage(&t, interval)?;
+        let mut e = Endpoints::from_topology(&t, storage, interval);
+        self.apply(&mut e)?;
+        e.set_routes();
+        Ok((t, e))
+    }
+
+    /// The storage asked for; `auto` asks the first vminsert for `/health`.
+    fn storage(&self, t: &Topology, interval: Duration) -> anyhow::Result<Storage> {
+        Ok(match self.storage {
             StorageChoice::Cluster => Storage::Cluster,
             StorageChoice::Single => Storage::Single,
             StorageChoice::Auto => {
-                let probe = Endpoints::from_topology(&t, Storage::Cluster, interval);
-                let mut inserts = probe.inserts.clone();
+                let mut inserts = Endpoints::from_topology(t, Storage::Cluster, interval).inserts;
                 merge(&mut inserts, &self.vminsert_urls, "vminsert")?;
-                let first = inserts.values().next().cloned().unwrap_or_default();
-                let agent = ureq::Agent::config_builder()
-                    .timeout_global(Some(Duration::from_secs(2)))
-                    .build()
-                    .new_agent();
-                if agent.get(&format!("{first}/health")).call().is_ok() {
+                let client = Client::with_timeout(Duration::from_secs(2));
+                let first = inserts.values().next();
+                if first.is_some_and(|f| client.text(f, "/health").is_ok()) {
                     Storage::Cluster
                 } else {
                     Storage::Single
                 }
             }
+        })
+    }
+
+    /// Moves every endpoint a flag names.
+    fn apply(&self, e: &mut Endpoints) -> anyhow::Result<()> {
+        let moved = |to: &Option<String>, ep: &mut Endpoint| {
+            if let Some(u) = to {
+                ep.url = Endpoint::new(u.as_str()).url;
+            }
         };
-        let mut e = Endpoints::from_topology(&t, storage, interval);
-        if let Some(u) = &self.exporter_url {
-            e.exporter = u.clone();
-        }
-        if let Some(u) = &self.query_url {
-            e.query = u.trim_end_matches('/').to_string();
-        }
-        if let Some(u) = &self.receiver_url {
-            e.receiver = u.trim_end_matches('/').to_string();
-        }
-        let mut agents: BTreeMap<String, String> = e
+        moved(&self.exporter_url, &mut e.exporter);
+        moved(&self.query_url, &mut e.query);
+        moved(&self.receiver_url, &mut e.receiver);
+        let mut agents: BTreeMap<String, Endpoint> = e
             .regions
             .iter()
             .map(|r| (r.name.clone(), r.vmagent.clone()))
@@ -114,26 +123,16 @@ impl EndpointArgs {
         for r in &mut e.regions {
             r.vmagent = agents[&r.name].clone();
         }
-        match storage {
+        match e.storage {
             Storage::Cluster => merge(&mut e.inserts, &self.vminsert_urls, "vminsert")?,
             Storage::Single => {
                 if let Some(u) = &self.single_url {
-                    e.inserts = [(
-                        "victoria-metrics".to_string(),
-                        u.trim_end_matches('/').to_string(),
-                    )]
-                    .into();
+                    e.inserts =
+                        [("victoria-metrics".to_string(), Endpoint::new(u.as_str()))].into();
                 }
             }
         }
         merge(&mut e.vmstorages, &self.vmstorage_urls, "vmstorage")?;
-        merge(&mut e.vmselects, &self.vmselect_urls, "vmselect")?;
-        let routes = t
-            .region
-            .iter()
-            .map(|r| (r.name.clone(), r.vminsert.clone()))
-            .collect();
-        e.set_routes(&routes, t.tenant);
-        Ok((t, e))
+        merge(&mut e.vmselects, &self.vmselect_urls, "vmselect")
     }
 }

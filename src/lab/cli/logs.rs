@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::{LabArgs, Outcome};
-use crate::supervise;
+use crate::lab::supervise;
 
 /// Print a component's log (from the state folder, also after the lab stopped).
 ///

@@ -1,0 +1,24 @@
+//! The lab: `labctl`, which runs Prometheus remote write into VictoriaMetrics natively and proves
+//! it end to end. It reads the exporter only over HTTP, like any scraper.
+//!
+//! - [`topology`]: `lab.toml` read into typed, validated values; every address built there.
+//! - [`victoria`]: VictoriaMetrics' URL layout (insert, select paths per tenant; single, cluster).
+//! - [`render`]: topology → each component's command line and config files (pure, byte-stable).
+//! - [`supervise`]: spawn, readiness, restart, stop; the state file of a running lab.
+//! - [`endpoints`]: where a running lab answers: one HTTP endpoint type with optional basic auth.
+//! - [`query`]: the Prometheus HTTP API client and its typed answers.
+//! - [`verify`]: the numbered end-to-end checks; [`dashboards`] and [`compare`]: the Grafana
+//!   panels and the two stores, against a live lab.
+//! - [`cli`]: `labctl` itself, a file per subcommand. It lives here, not beside the library's
+//!   top, because it is the lab's front end only (the exporter's is `src/bin/mock-exporter.rs`).
+
+pub mod cli;
+pub mod compare;
+pub mod dashboards;
+pub mod endpoints;
+pub mod query;
+pub mod render;
+pub mod supervise;
+pub mod topology;
+pub mod verify;
+pub mod victoria;

@@ -1,0 +1,796 @@
+//! The six checks, one function each, in [`super::CHECKS`] order, and the helpers they share.
+//!
+//! Each reads the lab through [`Context`] only, so the tests below run it against recorded API
+//! answers, passing and failing, without a lab.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::{Context, Verdict};
+use crate::lab::endpoints::Endpoint;
+use crate::lab::query::Labels;
+use crate::lab::victoria::{Storage, CLUSTER_SELECT_PREFIX};
+use crate::scrape;
+
+/// Labels the lab adds on the way; removed before comparing with the exporter's page.
+const ADDED_LABELS: [&str; 6] = [
+    "availability_zone",
+    "cluster",
+    "environment",
+    "instance",
+    "job",
+    "region",
+];
+
+/// Check 1: Every exporter series arrives in VictoriaMetrics once per region, with its labels.
+pub fn exporter_series_once_per_region(cx: &Context) -> anyhow::Result<Verdict> {
+    let e = cx.endpoints;
+    let expected = cx.expected()?;
+    let mut ok = true;
+    let mut parts = Vec::new();
+    for r in &e.regions {
+        let selector = format!("{{job=\"mock-exporter\",region=\"{}\"}}", r.name);
+        let data = cx.client.series(&e.query, &series_params(cx, selector))?;
+        let required = BTreeMap::from([
+            ("cluster", r.cluster.as_str()),
+            ("environment", r.environment.as_str()),
+            ("availability_zone", r.availability_zone.as_str()),
+            ("job", "mock-exporter"),
+        ]);
+        let st = stored_series(&data, &cx.exporter_instance(), &required);
+        let (same, d) = compare(&expected, &st.ids);
+        ok &= same && st.wrong.is_empty();
+        parts.push(format!(
+            "{}: {d}{}",
+            r.name,
+            others_note(&st.other_instances)
+        ));
+        if let Some(w) = st.wrong.first() {
+            parts.push(format!(
+                "{} series with wrong labels, e.g. {w}",
+                st.wrong.len()
+            ));
+        }
+    }
+    Ok(Verdict::pass_if(ok, parts.join("; ")))
+}
+
+/// Check 2: The receiver and VictoriaMetrics hold the writer's series with the writer's labels.
+pub fn writer_series_in_both_stores(cx: &Context) -> anyhow::Result<Verdict> {
+    let e = cx.endpoints;
+    let expected = cx.expected()?;
+    let required = BTreeMap::from([
+        ("cluster", e.writer_cluster.as_str()),
+        ("environment", e.writer_environment.as_str()),
+        ("job", "mock-exporter"),
+    ]);
+    let selector = format!("{{job=\"mock-exporter\",cluster=\"{}\"}}", e.writer_cluster);
+    let params = series_params(cx, selector);
+    let mut ok = true;
+    let mut parts = Vec::new();
+    for (who, store) in [("receiver", &e.receiver), ("VictoriaMetrics", &e.query)] {
+        let data = cx.client.series(store, &params)?;
+        let st = stored_series(&data, &cx.exporter_instance(), &required);
+        let (same, d) = compare(&expected, &st.ids);
+        ok &= same && st.wrong.is_empty();
+        parts.push(format!("{who}: {d}{}", others_note(&st.other_instances)));
+    }
+    Ok(Verdict::pass_if(ok, parts.join("; ")))
+}
+
+/// How old the newest sample of a region may be.
+pub fn freshness_limit(scrape_interval: Duration) -> Duration {
+    2 * scrape_interval
+}
+
+/// Check 3: The newest sample per region is at most [`freshness_limit`] old.
+pub fn newest_sample_is_fresh(cx: &Context) -> anyhow::Result<Verdict> {
+    let e = cx.endpoints;
+    let limit = freshness_limit(e.scrape_interval).as_secs_f64();
+    let query = "max by (region) (timestamp(node_memory_MemTotal_bytes{job=\"mock-exporter\",region!=\"\"}))";
+    let data = cx.client.query(
+        &e.query,
+        &[("query", query.into()), ("nocache", "1".into())],
+    )?;
+    let now = cx.clock.now();
+    let ages: BTreeMap<String, f64> = data
+        .vector()
+        .into_iter()
+        .filter_map(|s| Some((s.metric.get("region")?.clone(), now - s.value.value()?)))
+        .collect();
+    let mut ok = true;
+    let mut parts = Vec::new();
+    for r in &e.regions {
+        match ages.get(&r.name) {
+            Some(age) => {
+                ok &= *age <= limit;
+                parts.push(format!("{} {age:.1}s", r.name));
+            }
+            None => {
+                ok = false;
+                parts.push(format!("{} no samples", r.name));
+            }
+        }
+    }
+    Ok(Verdict::pass_if(
+        ok,
+        format!("{} (limit {limit:.0}s)", parts.join(", ")),
+    ))
+}
+
+/// Check 4: Each vmagent sent only to its assigned vminsert; each vminsert accepted rows.
+pub fn vmagents_write_to_their_vminsert(cx: &Context) -> anyhow::Result<Verdict> {
+    let e = cx.endpoints;
+    let mut ok = true;
+    let mut parts = Vec::new();
+    for r in &e.regions {
+        let m = cx
+            .client
+            .metrics(&r.vmagent)
+            .with_context(|| format!("vmagent of {}", r.name))?;
+        let sent = requests_by_url(&m);
+        let good = sent.get(&r.remote_write_url).copied().unwrap_or(0.0);
+        let others: Vec<&String> = sent.keys().filter(|u| **u != r.remote_write_url).collect();
+        ok &= good > 0.0 && others.is_empty();
+        let mut d = format!("{} → {} ({good} ok requests)", r.name, r.remote_write_url);
+        if !others.is_empty() {
+            d += &format!(" and also to {others:?}");
+        }
+        parts.push(d);
+    }
+    for (name, insert) in &e.inserts {
+        let rows = counter(cx, name, insert, "vm_rows_inserted_total", |_| true)?;
+        ok &= rows > 0.0;
+        parts.push(format!("{name} accepted {rows} rows"));
+    }
+    Ok(Verdict::pass_if(ok, parts.join("; ")))
+}
+
+/// Check 5: Both vmstorage nodes hold rows and both vmselects served queries (cluster only).
+pub fn storage_nodes_hold_rows_and_vmselects_serve(cx: &Context) -> anyhow::Result<Verdict> {
+    let e = cx.endpoints;
+    if e.storage == Storage::Single {
+        return Ok(Verdict::skip(
+            "single-node storage: no vmstorage or vmselect in this lab (run with --storage cluster)",
+        ));
+    }
+    // A few queries through vmauth, so that every vmselect gets its share.
+    for _ in 0..2 * e.vmselects.len() {
+        cx.client
+            .query(&e.query, &[("query", "vector(1)".into())])?;
+    }
+    let mut ok = true;
+    let mut parts = Vec::new();
+    for (name, node) in &e.vmstorages {
+        let rows = counter(cx, name, node, "vm_rows_added_to_storage_total", |_| true)?;
+        ok &= rows > 0.0;
+        parts.push(format!("{name} {rows} rows"));
+    }
+    for (name, select) in &e.vmselects {
+        let served = counter(cx, name, select, "vm_http_requests_total", |l| {
+            l.get("path")
+                .is_some_and(|p| p.starts_with(CLUSTER_SELECT_PREFIX))
+        })?;
+        ok &= served > 0.0;
+        parts.push(format!("{name} served {served} requests"));
+    }
+    Ok(Verdict::pass_if(ok, parts.join("; ")))
+}
+
+/// Check 6: VictoriaMetrics and the receiver return the same last sample for up to 20 of the
+/// writer's series, evenly spread, at one instant safely in the past.
+pub fn stores_agree_on_the_writers_samples(cx: &Context) -> anyhow::Result<Verdict> {
+    let e = cx.endpoints;
+    let mut ids: Vec<&scrape::Series> = cx.page()?.iter().collect();
+    ids.sort_by_key(|s| s.id());
+    let step = (ids.len() / 20).max(1);
+    let at = (cx.clock.now() - 2.0 * e.scrape_interval.as_secs_f64() - 1.0).floor();
+    let lookback = format!("{}s", (e.scrape_interval.as_secs() * 4).max(60));
+    let mut compared = 0;
+    let mut mismatches = Vec::new();
+    for s in ids.iter().step_by(step).take(20) {
+        let mut labels = s.labels.clone();
+        labels.insert("__name__".into(), s.name.clone());
+        labels.insert("cluster".into(), e.writer_cluster.clone());
+        let q = format!("{}[{lookback}]", selector(&labels));
+        let (vm, rx) = (
+            last_sample(cx, &e.query, &q, at)?,
+            last_sample(cx, &e.receiver, &q, at)?,
+        );
+        match (&vm, &rx) {
+            (Some((tv, vv)), Some((tr, vr))) if (tv - tr).abs() < 1e-6 && same_value(vv, vr) => {
+                compared += 1
+            }
+            _ => mismatches.push(format!(
+                "{}: VictoriaMetrics {vm:?}, receiver {rx:?}",
+                s.id()
+            )),
+        }
+    }
+    let mut d = format!("{compared} sampled series identical at t={at}");
+    if let Some(m) = mismatches.first() {
+        d += &format!("; {} differ, e.g. {m}", mismatches.len());
+    }
+    Ok(Verdict::pass_if(mismatches.is_empty() && compared > 0, d))
+}
+
+/// `start`, `end` (the last 20 scrape intervals, at least 5 minutes) and `match[]`.
+fn series_params(cx: &Context, selector: String) -> Vec<(&'static str, String)> {
+    let window = (cx.endpoints.scrape_interval.as_secs_f64() * 20.0).max(300.0);
+    let now = cx.clock.now();
+    vec![
+        ("start", format!("{:.3}", now - window)),
+        ("end", format!("{:.3}", now)),
+        ("match[]", selector),
+    ]
+}
+
+/// The last raw sample (time, value) a range selector `q` returns at `at`.
+fn last_sample(
+    cx: &Context,
+    store: &Endpoint,
+    q: &str,
+    at: f64,
+) -> anyhow::Result<Option<(f64, String)>> {
+    let params = [
+        ("query", q.to_string()),
+        ("time", format!("{at}")),
+        ("nocache", "1".into()),
+    ];
+    let data = cx.client.query(store, &params)?;
+    let first = data.matrix().into_iter().next();
+    Ok(first
+        .and_then(|s| s.values.last().cloned())
+        .map(|p| (p.0, p.1)))
+}
+
+/// The sum of a counter on a component's `/metrics`, over the series whose labels `keep`.
+fn counter(
+    cx: &Context,
+    component: &str,
+    e: &Endpoint,
+    name: &str,
+    keep: impl Fn(&Labels) -> bool,
+) -> anyhow::Result<f64> {
+    let m = cx
+        .client
+        .metrics(e)
+        .with_context(|| component.to_string())?;
+    Ok(m.iter()
+        .filter(|s| s.name == name && keep(&s.labels))
+        // Folded from +0: an empty f64 sum is -0, which would print as "-0 requests".
+        .fold(0.0, |sum, s| sum + s.value))
+}
+
+/// A vmagent's successful remote-write requests per URL; URLs it only failed on count 0.
+fn requests_by_url(m: &[scrape::Series]) -> BTreeMap<String, f64> {
+    let mut sent: BTreeMap<String, f64> = BTreeMap::new();
+    for s in m
+        .iter()
+        .filter(|s| s.name == "vmagent_remotewrite_requests_total")
+    {
+        let url = s.labels.get("url").cloned().unwrap_or_default();
+        // vmagent prefixes the URL with its index: "1:http://…".
+        let url = match url.split_once(':') {
+            Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) => rest.to_string(),
+            _ => url,
+        };
+        let total = sent.entry(url).or_default();
+        if s.labels.get("status_code").map(String::as_str) == Some("2XX") {
+            *total += s.value;
+        }
+    }
+    sent
+}
+
+/// A PromQL selector for exact label values.
+fn selector(labels: &BTreeMap<String, String>) -> String {
+    let inner: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// Series scraped from the exporter under check, from an `/api/v1/series` answer.
+struct Stored {
+    /// Ids with the lab's own labels removed, for comparison with the exporter's page.
+    ids: Vec<String>,
+    /// Series lacking a required label value.
+    wrong: Vec<String>,
+    /// Series of other scrape targets (an earlier lab on other ports, kept with --keep-data):
+    /// not this exporter's, so neither counted nor duplicates.
+    other_instances: BTreeMap<String, usize>,
+}
+
+fn stored_series(data: &[Labels], instance: &str, required: &BTreeMap<&str, &str>) -> Stored {
+    let mut out = Stored {
+        ids: Vec::new(),
+        wrong: Vec::new(),
+        other_instances: BTreeMap::new(),
+    };
+    for labels in data {
+        let mut labels = labels.clone();
+        let name = labels.remove("__name__").unwrap_or_default();
+        // Series the scraper makes itself (up, scrape_*) are not the exporter's.
+        if name == "up" || name.starts_with("scrape_") {
+            continue;
+        }
+        let inst = labels.get("instance").cloned().unwrap_or_default();
+        if inst != instance {
+            *out.other_instances.entry(inst).or_default() += 1;
+            continue;
+        }
+        for (k, v) in required {
+            if labels.get(*k).map(String::as_str) != Some(*v) {
+                out.wrong
+                    .push(format!("{name}{{…}} has {k}={:?}", labels.get(*k)));
+            }
+        }
+        for l in ADDED_LABELS {
+            labels.remove(l);
+        }
+        out.ids.push(scrape::series_id(&name, &labels));
+    }
+    out
+}
+
+/// " (N series of other instances ignored: …)" when there are any.
+fn others_note(others: &BTreeMap<String, usize>) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let n: usize = others.values().sum();
+    let list: Vec<&String> = others.keys().take(3).collect();
+    format!(" ({n} series of other instances ignored: {list:?})")
+}
+
+/// Compares stored series with the exporter's: "n/m" and what is missing or extra.
+fn compare(expected: &BTreeSet<String>, got: &[String]) -> (bool, String) {
+    let set: BTreeSet<&String> = got.iter().collect();
+    let missing: Vec<&String> = expected.iter().filter(|e| !set.contains(e)).collect();
+    let extra: Vec<&&String> = set.iter().filter(|g| !expected.contains(**g)).collect();
+    let dup = got.len() - set.len();
+    let ok = missing.is_empty() && extra.is_empty() && dup == 0;
+    let mut d = format!("{}/{}", got.len() - extra.len() - dup, expected.len());
+    if !missing.is_empty() {
+        d += &format!(", {} missing (e.g. {})", missing.len(), missing[0]);
+    }
+    if !extra.is_empty() {
+        d += &format!(", {} unexpected (e.g. {})", extra.len(), extra[0]);
+    }
+    if dup > 0 {
+        d += &format!(", {dup} duplicated");
+    }
+    (ok, d)
+}
+
+fn same_value(a: &str, b: &str) -> bool {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x == y || (x - y).abs() <= 1e-12 * x.abs().max(y.abs()),
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each check against recorded answers of a two-region cluster lab: one answer set that
+    //! passes, and changes to it that must fail.
+
+    use serde_json::json;
+
+    use super::super::{Check, Clock, Status, CHECKS};
+    use super::*;
+    use crate::lab::endpoints::{Endpoints, RegionExpect};
+    use crate::lab::query::{Client, Recorded};
+
+    const NOW: f64 = 1_700_000_000.0;
+    const PAGE: &str = "# TYPE x gauge\nx{a=\"1\"} 3\n# TYPE y gauge\ny 2\n";
+    const VM: &str = "http://vmauth/select/0/prometheus";
+
+    type Answers = Vec<(Vec<&'static str>, String)>;
+
+    fn lab(storage: Storage) -> Endpoints {
+        let region = |name: &str, vminsert: &str| RegionExpect {
+            name: name.into(),
+            cluster: format!("prod-{name}"),
+            environment: "production".into(),
+            availability_zone: format!("{name}a"),
+            vmagent: Endpoint::new(format!("http://agent-{name}")),
+            vminsert: vminsert.into(),
+            remote_write_url: String::new(),
+        };
+        let named = |names: [&str; 2]| {
+            names
+                .iter()
+                .map(|n| (n.to_string(), Endpoint::new(format!("http://{n}"))))
+                .collect()
+        };
+        let mut e = Endpoints {
+            exporter: Endpoint::new("http://exp:2112/metrics"),
+            query: Endpoint::new(VM),
+            receiver: Endpoint::new("http://rx"),
+            writer_cluster: "staging".into(),
+            writer_environment: "staging".into(),
+            regions: vec![region("r1", "ins-1"), region("r2", "ins-2")],
+            storage,
+            tenant: 0,
+            inserts: named(["ins-1", "ins-2"]),
+            vmstorages: named(["st-1", "st-2"]),
+            vmselects: named(["sel-1", "sel-2"]),
+            scrape_interval: Duration::from_secs(2),
+        };
+        e.set_routes();
+        e
+    }
+
+    /// Runs check `id` against the answers (the exporter's page is always there).
+    fn run(id: u8, e: &Endpoints, mut answers: Answers) -> Check {
+        answers.push((vec!["http://exp:2112/metrics"], PAGE.into()));
+        let client = Client::with_transport(Recorded(answers));
+        let cx = Context::new(e, &client, Clock::Fixed(NOW));
+        CHECKS[usize::from(id) - 1].check(&cx)
+    }
+
+    fn success(data: serde_json::Value) -> String {
+        json!({ "status": "success", "data": data }).to_string()
+    }
+
+    /// An `/api/v1/series` answer: the exporter's series `x{a="1"}` and `y`, plus `up`, each
+    /// with `labels`.
+    fn stored(labels: serde_json::Value, names: &[&str]) -> String {
+        let series: Vec<serde_json::Value> = names
+            .iter()
+            .chain(&["up"])
+            .map(|n| {
+                let mut s = labels.clone();
+                s["__name__"] = json!(n);
+                if *n == "x" {
+                    s["a"] = json!("1");
+                }
+                s
+            })
+            .collect();
+        success(json!(series))
+    }
+
+    fn region_labels(r: &str) -> serde_json::Value {
+        json!({"instance": "exp:2112", "job": "mock-exporter", "region": r,
+               "cluster": format!("prod-{r}"), "environment": "production",
+               "availability_zone": format!("{r}a")})
+    }
+
+    fn check_1_answers(r2: serde_json::Value, r2_names: &[&str]) -> Answers {
+        vec![
+            (
+                vec![VM, "/api/v1/series", "region=\"r1\""],
+                stored(region_labels("r1"), &["x", "y"]),
+            ),
+            (
+                vec![VM, "/api/v1/series", "region=\"r2\""],
+                stored(r2, r2_names),
+            ),
+        ]
+    }
+
+    #[test]
+    fn check_1_passes_when_every_region_has_every_series_once() {
+        let c = run(
+            1,
+            &lab(Storage::Cluster),
+            check_1_answers(region_labels("r2"), &["x", "y"]),
+        );
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (Status::Pass, "r1: 2/2; r2: 2/2")
+        );
+    }
+
+    #[test]
+    fn check_1_fails_on_a_missing_a_duplicated_or_a_mislabelled_series() {
+        let e = lab(Storage::Cluster);
+        let c = run(1, &e, check_1_answers(region_labels("r2"), &["x"]));
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (Status::Fail, "r1: 2/2; r2: 1/2, 1 missing (e.g. y{})")
+        );
+        let c = run(
+            1,
+            &e,
+            check_1_answers(region_labels("r2"), &["x", "y", "y"]),
+        );
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (Status::Fail, "r1: 2/2; r2: 2/2, 1 duplicated")
+        );
+        let mut wrong = region_labels("r2");
+        wrong["availability_zone"] = json!("r1a");
+        let c = run(1, &e, check_1_answers(wrong, &["x", "y"]));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail.contains("2 series with wrong labels"),
+            "{}",
+            c.detail
+        );
+    }
+
+    fn writer_labels(instance: &str) -> serde_json::Value {
+        json!({"instance": instance, "job": "mock-exporter", "cluster": "staging",
+               "environment": "staging"})
+    }
+
+    fn check_2_answers(receiver_instance: &str) -> Answers {
+        vec![
+            (
+                vec!["http://rx/api/v1/series", "cluster=\"staging\""],
+                stored(writer_labels(receiver_instance), &["x", "y"]),
+            ),
+            (
+                vec![VM, "/api/v1/series", "cluster=\"staging\""],
+                stored(writer_labels("exp:2112"), &["x", "y"]),
+            ),
+        ]
+    }
+
+    #[test]
+    fn check_2_passes_when_both_stores_hold_the_writers_series() {
+        let c = run(2, &lab(Storage::Cluster), check_2_answers("exp:2112"));
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (Status::Pass, "receiver: 2/2; VictoriaMetrics: 2/2")
+        );
+    }
+
+    #[test]
+    fn check_2_fails_when_the_receiver_holds_another_instances_series_only() {
+        let c = run(2, &lab(Storage::Cluster), check_2_answers("exp:3112"));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail.starts_with(
+                "receiver: 0/2, 2 missing (e.g. x{a=\"1\"}) (2 series of other instances ignored"
+            ),
+            "{}",
+            c.detail
+        );
+    }
+
+    fn newest(ages: &[(&str, f64)]) -> Answers {
+        let result: Vec<serde_json::Value> = ages
+            .iter()
+            .map(|(r, age)| json!({"metric": {"region": r}, "value": [NOW, format!("{}", NOW - age)]}))
+            .collect();
+        vec![(
+            vec![VM, "/api/v1/query", "timestamp(node_memory_MemTotal_bytes"],
+            success(json!({"resultType": "vector", "result": result})),
+        )]
+    }
+
+    #[test]
+    fn check_3_passes_when_every_region_is_within_two_intervals() {
+        let c = run(
+            3,
+            &lab(Storage::Cluster),
+            newest(&[("r1", 1.0), ("r2", 4.0)]),
+        );
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (Status::Pass, "r1 1.0s, r2 4.0s (limit 4s)")
+        );
+    }
+
+    #[test]
+    fn check_3_fails_on_a_stale_or_a_silent_region() {
+        let e = lab(Storage::Cluster);
+        let c = run(3, &e, newest(&[("r1", 1.0), ("r2", 10.0)]));
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (Status::Fail, "r1 1.0s, r2 10.0s (limit 4s)")
+        );
+        let c = run(3, &e, newest(&[("r1", 1.0)]));
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (Status::Fail, "r1 1.0s, r2 no samples (limit 4s)")
+        );
+    }
+
+    fn check_4_answers(r2_page: &str, ins_2_rows: f64) -> Answers {
+        let sent = |i: &str| {
+            format!("vmagent_remotewrite_requests_total{{url=\"1:http://{i}/insert/0/prometheus/api/v1/write\",status_code=\"2XX\"}} 5\n")
+        };
+        vec![
+            (vec!["http://agent-r1/metrics"], sent("ins-1")),
+            (vec!["http://agent-r2/metrics"], sent("ins-2") + r2_page),
+            (
+                vec!["http://ins-1/metrics"],
+                "vm_rows_inserted_total{type=\"promremotewrite\"} 100\n".into(),
+            ),
+            (
+                vec!["http://ins-2/metrics"],
+                format!("vm_rows_inserted_total{{type=\"promremotewrite\"}} {ins_2_rows}\n"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn check_4_passes_when_each_vmagent_writes_to_its_vminsert_only() {
+        let c = run(4, &lab(Storage::Cluster), check_4_answers("", 100.0));
+        assert_eq!(c.status, Status::Pass, "{}", c.detail);
+        assert_eq!(
+            c.detail,
+            "r1 → http://ins-1/insert/0/prometheus/api/v1/write (5 ok requests); \
+             r2 → http://ins-2/insert/0/prometheus/api/v1/write (5 ok requests); \
+             ins-1 accepted 100 rows; ins-2 accepted 100 rows"
+        );
+    }
+
+    #[test]
+    fn check_4_fails_on_a_write_elsewhere_or_a_vminsert_without_rows() {
+        let e = lab(Storage::Cluster);
+        let stray = "vmagent_remotewrite_requests_total{url=\"2:http://ins-1/insert/0/prometheus/api/v1/write\",status_code=\"5XX\"} 1\n";
+        let c = run(4, &e, check_4_answers(stray, 100.0));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail.contains("and also to [\"http://ins-1/"),
+            "{}",
+            c.detail
+        );
+        let c = run(4, &e, check_4_answers("", 0.0));
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.detail.ends_with("ins-2 accepted 0 rows"), "{}", c.detail);
+    }
+
+    fn check_5_answers(sel_2_path: &str) -> Answers {
+        let served = |path: &str| {
+            format!("vm_http_requests_total{{path=\"{path}\"}} 3\nvm_http_requests_total{{path=\"/metrics\"}} 9\n")
+        };
+        vec![
+            (
+                vec![VM, "/api/v1/query", "vector(1)"],
+                success(
+                    json!({"resultType": "vector", "result": [{"metric": {}, "value": [NOW, "1"]}]}),
+                ),
+            ),
+            (
+                vec!["http://st-1/metrics"],
+                "vm_rows_added_to_storage_total 10\n".into(),
+            ),
+            (
+                vec!["http://st-2/metrics"],
+                "vm_rows_added_to_storage_total 12\n".into(),
+            ),
+            (
+                vec!["http://sel-1/metrics"],
+                served("/select/0/prometheus/api/v1/query"),
+            ),
+            (vec!["http://sel-2/metrics"], served(sel_2_path)),
+        ]
+    }
+
+    #[test]
+    fn check_5_passes_when_both_nodes_hold_rows_and_both_vmselects_serve() {
+        let c = run(
+            5,
+            &lab(Storage::Cluster),
+            check_5_answers("/select/0/prometheus/api/v1/series"),
+        );
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (
+                Status::Pass,
+                "st-1 10 rows; st-2 12 rows; sel-1 served 3 requests; sel-2 served 3 requests"
+            )
+        );
+    }
+
+    #[test]
+    fn check_5_fails_when_a_vmselect_served_no_query_and_skips_single_node() {
+        let c = run(5, &lab(Storage::Cluster), check_5_answers("/health"));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail.ends_with("sel-2 served 0 requests"),
+            "{}",
+            c.detail
+        );
+        let c = run(5, &lab(Storage::Single), Vec::new());
+        assert_eq!(c.status, Status::Skip);
+        assert!(c.detail.starts_with("single-node storage"), "{}", c.detail);
+    }
+
+    fn last(value: &str) -> String {
+        success(json!({"resultType": "matrix", "result": [
+            {"metric": {}, "values": [[NOW - 8.0, "1"], [NOW - 6.0, value]]}
+        ]}))
+    }
+
+    fn check_6_answers(receiver_y: &str) -> Answers {
+        vec![
+            (vec![VM, "/api/v1/query", "__name__=\"x\""], last("3")),
+            (vec![VM, "/api/v1/query", "__name__=\"y\""], last("2")),
+            (vec!["http://rx/api/v1/query", "__name__=\"x\""], last("3")),
+            (
+                vec!["http://rx/api/v1/query", "__name__=\"y\""],
+                last(receiver_y),
+            ),
+        ]
+    }
+
+    #[test]
+    fn check_6_passes_when_both_stores_return_the_same_last_samples() {
+        let c = run(6, &lab(Storage::Cluster), check_6_answers("2"));
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (Status::Pass, "2 sampled series identical at t=1699999995")
+        );
+    }
+
+    #[test]
+    fn check_6_fails_when_a_value_differs() {
+        let c = run(6, &lab(Storage::Cluster), check_6_answers("2.5"));
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.detail.contains("1 differ, e.g. y{}: VictoriaMetrics Some((1699999994.0, \"2\")), receiver Some((1699999994.0, \"2.5\"))"), "{}", c.detail);
+    }
+
+    #[test]
+    fn every_check_fails_with_the_cause_when_the_lab_is_not_there() {
+        let e = lab(Storage::Cluster);
+        let client = Client::with_transport(Recorded(Vec::new()));
+        let cx = Context::new(&e, &client, Clock::Fixed(NOW));
+        for c in super::super::run_checks(&cx) {
+            assert_eq!(c.status, Status::Fail, "check {}", c.id);
+            assert!(
+                c.detail.contains("connection refused"),
+                "check {}: {}",
+                c.id,
+                c.detail
+            );
+        }
+    }
+
+    #[test]
+    fn stored_series_keeps_the_exporter_instance_only() {
+        let data: Vec<Labels> = serde_json::from_value(json!([
+            {"__name__": "x_total", "instance": "127.0.0.1:2112", "job": "mock-exporter", "region": "r", "a": "1"},
+            {"__name__": "x_total", "instance": "127.0.0.1:3112", "job": "mock-exporter", "region": "r", "a": "1"},
+            {"__name__": "up", "instance": "127.0.0.1:2112", "job": "mock-exporter", "region": "r"},
+            {"__name__": "y", "instance": "127.0.0.1:2112", "job": "other", "region": "r"}
+        ]))
+        .unwrap();
+        let required = BTreeMap::from([("job", "mock-exporter")]);
+        let st = stored_series(&data, "127.0.0.1:2112", &required);
+        assert_eq!(st.ids, ["x_total{a=\"1\"}", "y{}"]);
+        assert_eq!(st.wrong.len(), 1, "{:?}", st.wrong);
+        assert_eq!(
+            st.other_instances,
+            BTreeMap::from([("127.0.0.1:3112".to_string(), 1)])
+        );
+    }
+
+    #[test]
+    fn compare_reports_missing_extra_and_duplicates() {
+        let exp: BTreeSet<String> = ["a{}", "b{}", "c{}"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (ok, d) = compare(
+            &exp,
+            &["a{}".into(), "b{}".into(), "b{}".into(), "z{}".into()],
+        );
+        assert!(!ok);
+        assert_eq!(
+            d,
+            "2/3, 1 missing (e.g. c{}), 1 unexpected (e.g. z{}), 1 duplicated"
+        );
+        assert!(compare(&exp, &["c{}".into(), "a{}".into(), "b{}".into()]).0);
+    }
+
+    #[test]
+    fn selector_escapes_values() {
+        let l = BTreeMap::from([
+            ("__name__".to_string(), "x".to_string()),
+            ("a".to_string(), "q\"\\".to_string()),
+        ]);
+        assert_eq!(selector(&l), "{__name__=\"x\",a=\"q\\\"\\\\\"}");
+    }
+}
