@@ -187,11 +187,16 @@ in rec {
   };
 
   # vmauth's -auth.config: queries balanced across the vmselects (or to the single node).
+  # `password` is what goes into the file (the NixOS modules pass a `%{ENV}` placeholder, filled
+  # in at service start, so no password reaches the store); with `writes`, the user may also
+  # write: /insert/ balanced across the vminserts (the single node's /api/v1/ takes writes already).
   vmauthConfig = {
     lab,
     storage ? "cluster",
     hostOf ? defaultHostOf lab,
     unauthorizedUser ? true,
+    password ? lab.vmauth.password,
+    writes ? false,
   }: let
     urlMap =
       if storage == "cluster"
@@ -207,12 +212,22 @@ in rec {
           url_prefix = [(url (hostOf "victoria-metrics") lab.single.port "")];
         }
       ];
+    insertMap =
+      if writes && storage == "cluster"
+      then [
+        {
+          src_paths = ["/insert/.+"];
+          url_prefix = map (i: url (hostOf i.name) i.port "") lab.vminsert;
+        }
+      ]
+      else [];
   in
     {
       users = [
         {
-          inherit (lab.vmauth) username password;
-          url_map = urlMap;
+          inherit (lab.vmauth) username;
+          inherit password;
+          url_map = urlMap ++ insertMap;
         }
       ];
     }

@@ -46,13 +46,12 @@ in {
     };
     vmauthPasswordFile = mkOption {
       type = types.str;
-      default = "${secrets}/vmauth-password";
-      description = "File holding the password of the VictoriaMetrics datasource's basic auth.";
-    };
-    vmauthPassword = mkOption {
-      type = types.str;
-      default = "lab";
-      description = "Password written to vmauthPasswordFile at first boot when it is missing.";
+      default = "${secrets}/lab-password";
+      description = ''
+        File holding the password of the VictoriaMetrics datasource's basic auth, read by Grafana
+        through `$__file{}` (never in the store). The lab module creates it
+        (services.rwlab.lab.auth.passwordFile); made readable by Grafana alone at boot.
+      '';
     };
     openFirewall = mkOption {
       type = types.bool;
@@ -78,9 +77,12 @@ in {
         for f in ${cfg.secretKeyFile} ${cfg.adminPasswordFile}; do
           [ -s "$f" ] || head -c 24 /dev/urandom | base64 > "$f"
         done
-        [ -s ${cfg.vmauthPasswordFile} ] || printf '%s' ${lib.escapeShellArg cfg.vmauthPassword} > ${cfg.vmauthPasswordFile}
-        chown grafana ${cfg.secretKeyFile} ${cfg.adminPasswordFile} ${cfg.vmauthPasswordFile}
-        chmod 0400 ${cfg.secretKeyFile} ${cfg.adminPasswordFile} ${cfg.vmauthPasswordFile}
+        chown grafana ${cfg.secretKeyFile} ${cfg.adminPasswordFile}
+        chmod 0400 ${cfg.secretKeyFile} ${cfg.adminPasswordFile}
+        if [ -e ${cfg.vmauthPasswordFile} ]; then
+          chown grafana ${cfg.vmauthPasswordFile}
+          chmod 0400 ${cfg.vmauthPasswordFile}
+        fi
       '';
     };
 

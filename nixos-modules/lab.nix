@@ -11,14 +11,30 @@
   cfg = config.services.rwlab.lab;
   t = cfg.topology;
   lab = t // {listen_address = cfg.listenAddress;};
-  hostOf = name: cfg.hosts.${name} or (rwlab.connectHost lab);
+  auth = cfg.auth.enable;
+  # With credentials required, only the public components listen on listenAddress (and open the
+  # firewall); the others listen on this host's loopback, reached by its own components only.
+  public = name: !auth || lib.elem name cfg.auth.publicComponents;
+  hostOf = name:
+    cfg.hosts.${name}
+    or (
+      if public name
+      then rwlab.connectHost lab
+      else "127.0.0.1"
+    );
   has = name: lib.elem name cfg.components;
   inherit (cfg) storage;
   defaults = lib.mapAttrs (_: mkDefault);
-  common = {
-    inherit (cfg) listenAddress openFirewall;
+  common = name: {
+    listenAddress =
+      if public name
+      then cfg.listenAddress
+      else "127.0.0.1";
+    openFirewall = cfg.openFirewall && public name;
   };
-  instances = list: f: lib.listToAttrs (map (x: lib.nameValuePair x.name (defaults (common // f x))) (lib.filter (x: has x.name) list));
+  instances = list: f: lib.listToAttrs (map (x: lib.nameValuePair x.name (defaults (common x.name // f x))) (lib.filter (x: has x.name) list));
+  isLoopback = a: lib.hasPrefix "127." a || a == "::1" || a == "localhost";
+  secrets = "/var/lib/rwlab-secrets";
   splitNodes = port: lib.splitString "," (rwlab.storageNodes {inherit lab hostOf;} port);
 
   cluster = cfg.storage == "cluster";
@@ -96,20 +112,88 @@ in {
     openFirewall = mkOption {
       type = types.bool;
       default = false;
-      description = "Whether to open every component's ports in the firewall.";
+      description = "Whether to open every component's ports in the firewall (with `auth.enable`, the public components' only).";
+    };
+    auth = {
+      enable = mkOption {
+        type = types.bool;
+        default = !isLoopback cfg.listenAddress;
+        defaultText = lib.literalExpression "listenAddress is not a loopback address";
+        description = ''
+          Whether writes and queries need credentials. Then only `auth.publicComponents` listen on
+          `listenAddress`; the others listen on 127.0.0.1. vmauth serves the topology's user
+          (`vmauth.username`, password from `auth.passwordFile`) for queries (/select/) and
+          writes (/insert/, to the vminserts) and no unauthorized user; Grafana is never
+          anonymous. On loopback the lab needs no credentials, as `labctl up` does.
+        '';
+      };
+      passwordFile = mkOption {
+        type = types.str;
+        default = "${secrets}/lab-password";
+        description = ''
+          File holding the password of the lab's user (vmauth, Grafana's VictoriaMetrics
+          datasource), read at service start: never in the store. Created at first boot when
+          missing: random with `auth.enable`, else lab.toml's documented default.
+        '';
+      };
+      publicComponents = mkOption {
+        type = types.listOf (types.enum allComponents);
+        default = ["vmauth" "grafana"] ++ lib.optionals cluster (map (s: s.name) t.vmstorage);
+        defaultText = lib.literalExpression ''["vmauth" "grafana"] ++ the vmstorages (cluster storage)'';
+        description = ''
+          With `auth.enable`, the components that listen on `listenAddress`: vmauth and Grafana
+          (which require credentials) and the vmstorages, which the vminserts and vmselects of
+          other hosts reach (VictoriaMetrics' open-source cluster has no authentication between
+          its components: keep those hosts on a private network).
+        '';
+      };
     };
   };
 
   config = lib.mkIf cfg.enable {
+    # The lab's password, created when missing. Only the loopback default is ever in the store.
+    systemd.services.rwlab-lab-secrets = lib.mkIf (has "vmauth" || has "grafana") {
+      description = "Create the lab's password when missing";
+      wantedBy = ["multi-user.target"];
+      before = ["rwlab-vmauth.service" "grafana.service" "rwlab-grafana-secrets.service"];
+      requiredBy = lib.optional (has "vmauth") "rwlab-vmauth.service" ++ lib.optional (has "grafana") "grafana.service";
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        UMask = "0077";
+      };
+      script = let
+        f = lib.escapeShellArg cfg.auth.passwordFile;
+      in ''
+        install -d -m 0755 "$(dirname ${f})"
+        if [ ! -s ${f} ]; then
+          ${
+          if auth
+          then "head -c 24 /dev/urandom | base64 | tr -d '/+=\\n' > ${f}"
+          else "printf '%s' ${lib.escapeShellArg t.vmauth.password} > ${f}"
+        }
+        fi
+        chmod 0400 ${f}
+      '';
+    };
+
+    services.grafana.settings."auth.anonymous".enabled = lib.mkIf (has "grafana") (lib.mkDefault false);
+    assertions = [
+      {
+        assertion = auth && has "grafana" -> !config.services.grafana.settings."auth.anonymous".enabled;
+        message = "services.rwlab.lab: with auth.enable (listening beyond loopback), Grafana must not be anonymous (services.grafana.settings.\"auth.anonymous\".enabled).";
+      }
+    ];
+
     services.rwlab = {
-      mockExporter = lib.mkIf (has "mock-exporter") (defaults (common
+      mockExporter = lib.mkIf (has "mock-exporter") (defaults (common "mock-exporter"
         // {
           enable = true;
           inherit (t.exporter) port seed;
         }));
 
       vmsingle = lib.mkIf (!cluster && has "victoria-metrics") {
-        victoria-metrics = defaults (common
+        victoria-metrics = defaults (common "victoria-metrics"
           // {
             inherit (t.single) port;
             retentionPeriod = t.retention_period;
@@ -134,18 +218,22 @@ in {
       }));
 
       vmauth = lib.mkIf (has "vmauth") {
-        vmauth = defaults (common
+        vmauth = defaults (common "vmauth"
           // {
             inherit (t.vmauth) port;
+            # The password from a file at start, through vmauth's %{ENV} placeholders.
             settings = rwlab.vmauthConfig {
               inherit lab hostOf storage;
-              unauthorizedUser = cfg.vmauthUnauthorizedUser;
+              unauthorizedUser = cfg.vmauthUnauthorizedUser && !auth;
+              password = "%{RWLAB_PASSWORD}";
+              writes = auth;
             };
+            envFiles.RWLAB_PASSWORD = cfg.auth.passwordFile;
           });
       };
 
       vmagent = lib.listToAttrs (map (r:
-        lib.nameValuePair "vmagent-${r.name}" (defaults (common
+        lib.nameValuePair "vmagent-${r.name}" (defaults (common "vmagent-${r.name}"
           // {
             port = r.vmagent_port;
             remoteWriteUrls = [(rwlab.remoteWriteUrl {inherit lab hostOf storage;} r.vminsert)];
@@ -160,7 +248,7 @@ in {
 
       prometheus =
         lib.optionalAttrs (has "prometheus-writer") {
-          prometheus-writer = defaults (common
+          prometheus-writer = defaults (common "prometheus-writer"
             // {
               inherit (t.prometheus.writer) port;
               settings = rwlab.writerConfig {
@@ -170,7 +258,7 @@ in {
             });
         }
         // lib.optionalAttrs (has "prometheus-receiver") {
-          prometheus-receiver = defaults (common
+          prometheus-receiver = defaults (common "prometheus-receiver"
             // {
               inherit (t.prometheus.receiver) port;
               remoteWriteReceiver = true;
@@ -181,9 +269,10 @@ in {
             });
         };
 
-      grafana = lib.mkIf (has "grafana") (defaults (common
+      grafana = lib.mkIf (has "grafana") (defaults (common "grafana"
         // {
           enable = true;
+          vmauthPasswordFile = cfg.auth.passwordFile;
           inherit (t.grafana) port;
           inherit
             (rwlab.grafanaDatasources {

@@ -128,7 +128,19 @@
           default = {};
           description = ''
             vmauth's -auth.config, checked with `vmauth -dryRun` at build time. See
-            <https://docs.victoriametrics.com/victoriametrics/vmauth/>.
+            <https://docs.victoriametrics.com/victoriametrics/vmauth/>. It is written to the
+            world-readable store: put passwords in `envFiles` and refer to them as `%{NAME}`.
+          '';
+        };
+        envFiles = mkOption {
+          type = types.attrsOf types.str;
+          default = {};
+          example = {RWLAB_PASSWORD = "/run/keys/vmauth-password";};
+          description = ''
+            Environment variables read from files at service start (systemd LoadCredential), for
+            vmauth's `%{NAME}` placeholders in `settings`, so that passwords stay out of the store.
+            The unit fails to start when a file is missing or empty (vmauth would otherwise keep
+            the placeholder as the password).
           '';
         };
       };
@@ -193,8 +205,19 @@
 
   vmauthUnit = name: i: let
     file = settingsFormat.generate "${name}-auth.yml" i.settings;
+    # Exports each credential as the variable of its name, then runs vmauth.
+    withEnv = pkgs.writeShellScript "rwlab-${name}-env" ''
+      set -euo pipefail
+      for f in "$CREDENTIALS_DIRECTORY"/*; do
+        v=$(< "$f")
+        [ -n "$v" ] || { echo "credential ''${f##*/} is empty" >&2; exit 1; }
+        export "''${f##*/}=$v"
+      done
+      exec "$@"
+    '';
+    hasEnv = i.envFiles != {};
   in
-    common.service {
+    lib.recursiveUpdate (common.service {
       description = "VictoriaMetrics vmauth ${name}";
       # The config is checked at build time; the unit refers to the check so it is built.
       unitConfig = common.checked (pkgs.runCommand "${name}-auth-checked" {} ''
@@ -202,12 +225,14 @@
         touch $out
       '');
       inherit (i) extraArgs;
-      argv = [
-        (exe i.package "vmauth")
-        "-httpListenAddr=${common.addr i.listenAddress i.port}"
-        "-auth.config=${file}"
-      ];
-    };
+      argv =
+        lib.optional hasEnv withEnv
+        ++ [
+          (exe i.package "vmauth")
+          "-httpListenAddr=${common.addr i.listenAddress i.port}"
+          "-auth.config=${file}"
+        ];
+    }) {serviceConfig = lib.optionalAttrs hasEnv {LoadCredential = lib.mapAttrsToList (n: f: "${n}:${f}") i.envFiles;};};
 
   units = kind: mk:
     lib.mapAttrs' (name: i: lib.nameValuePair "rwlab-${name}" (mk name i)) (enabled cfg.${kind});

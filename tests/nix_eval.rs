@@ -182,6 +182,25 @@ fn lab_configurations_and_their_vm_evaluate() {
     );
 }
 
+/// r15: the lab VM's forwarded ports bind the host's loopback only (qemu-vm.nix's default host
+/// address, "", is every interface of the host), and the VM then needs no credentials.
+#[test]
+fn r15_lab_vm_forwards_only_from_host_loopback() {
+    let confs = check("configurations");
+    for name in ["lab", "lab-aarch64"] {
+        // "host:tcp:ADDRESS:PORT-GUEST_ADDRESS:GUEST_PORT", as qemu-vm.nix's hostfwd rule.
+        for rule in confs[name]["vm"]["vm"]["forwardPorts"].as_array().unwrap() {
+            let rule = rule.as_str().unwrap();
+            let address = rule.split(':').nth(2).unwrap();
+            assert_eq!(
+                address, "127.0.0.1",
+                "{name}: {rule} is not on the host's loopback"
+            );
+        }
+        assert!(confs[name]["vm"]["vm"]["script"].is_string());
+    }
+}
+
 #[test]
 fn vm_test_nodes_evaluate_as_nodes_nix_composes_them() {
     let t = check("vmTest");
@@ -320,4 +339,86 @@ fn dev_shell_has_promtool() {
             .contains(&Value::from("prometheus-cli")),
         "nixpkgs' promtool is in prometheus.cli: {names}"
     );
+}
+
+/// r15: listening beyond loopback, the lab needs credentials: vmauth is the only way in for
+/// writes and queries (a user, no unauthorized user, /insert/ routed to the vminserts), everything
+/// else but Grafana and the vmstorages listens on 127.0.0.1 and opens no port, Grafana is not
+/// anonymous, and the password is read from a file at start.
+#[test]
+fn r15_lab_beyond_loopback_requires_credentials() {
+    let r = check("labRemote");
+    assert_eq!(r["auth"], true);
+    let s = &r["vmauthSettings"];
+    assert!(s.get("unauthorized_user").is_none(), "{s}");
+    let user = &s["users"][0];
+    assert_eq!(user["username"], "lab");
+    assert_eq!(user["password"], "%{RWLAB_PASSWORD}");
+    let paths: Vec<&str> = user["url_map"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["src_paths"].as_array().unwrap())
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/select/.+", "/insert/.+"]);
+    assert_eq!(
+        r["vmauthEnvFiles"]["RWLAB_PASSWORD"],
+        "/var/lib/rwlab-secrets/lab-password"
+    );
+    for (name, addr) in r["listen"].as_object().unwrap() {
+        let public = ["vmauth", "grafana", "vmstorage-1", "vmstorage-2"].contains(&name.as_str());
+        let want = if public { "0.0.0.0" } else { "127.0.0.1" };
+        assert_eq!(addr, want, "{name}");
+    }
+    assert_eq!(r["grafanaAnonymous"], false);
+    assert_eq!(
+        r["grafanaDatasourcePassword"],
+        "$__file{/var/lib/rwlab-secrets/lab-password}"
+    );
+    let vmauth = r["built"]["units"]["rwlab-vmauth"].as_str().unwrap();
+    assert!(
+        vmauth.contains("LoadCredential=RWLAB_PASSWORD:/var/lib/rwlab-secrets/lab-password\n"),
+        "{vmauth}"
+    );
+    assert!(vmauth.contains("-rwlab-vmauth-env\" \""), "{vmauth}");
+}
+
+/// r15: on loopback the lab stays as easy as `labctl up`: queries without credentials, every
+/// component on the lab's address.
+#[test]
+fn r15_lab_on_loopback_needs_no_credentials() {
+    let r = eval("nix/eval/checks.nix", "labLoopback.vmauthSettings").unwrap();
+    assert!(r["unauthorized_user"]["url_map"].is_array(), "{r}");
+    assert_eq!(r["users"][0]["url_map"].as_array().unwrap().len(), 1);
+    let listen = eval("nix/eval/checks.nix", "labLoopback.listen").unwrap();
+    for (name, addr) in listen.as_object().unwrap() {
+        assert_eq!(addr, "127.0.0.1", "{name}");
+    }
+    assert_eq!(
+        eval("nix/eval/checks.nix", "labLoopback.auth").unwrap(),
+        Value::Bool(false)
+    );
+}
+
+/// r15: no password reaches the world-readable store. The topology's password is set to a
+/// distinctive string the fake pkgs refuse to write into any generated file (configs, unit
+/// scripts, Grafana's provisioning), and no unit text holds it. On loopback the one file that
+/// holds it is the script writing lab.toml's documented default into the password file, which
+/// also shows the probe fails when a password does reach the store.
+#[test]
+fn r15_no_password_reaches_the_store() {
+    let r = check("labRemote");
+    let probe = r["probe"].as_str().unwrap();
+    let units = serde_json::to_string(&r["built"]).unwrap();
+    assert!(!units.contains(probe));
+    match eval("nix/eval/checks.nix", "labLoopback.built") {
+        Ok(_) => panic!("on loopback the default password is written by rwlab-lab-secrets"),
+        Err(e) => assert!(
+            e.contains(&format!(
+                "a secret reaches the store: rwlab-lab-secrets-start contains {probe}"
+            )),
+            "{e}"
+        ),
+    }
 }

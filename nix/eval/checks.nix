@@ -55,7 +55,52 @@
       readOnlyPkgs = import ./pkgs.nix {inherit system;};
     })
     .config;
+  # The lab module on a host listening on `listen`, its topology's password replaced by a
+  # distinctive one that the fake pkgs refuse to write into any generated file.
+  probe = "Distinctive-Pw-4711";
+  probed = listen: let
+    lab = import (root + "/nix/lib.nix");
+    c =
+      (nixos.system {
+        modules = [
+          flake.nixosModules.lab
+          (removeAttrs machine ["nixpkgs"])
+          {
+            services.rwlab.lab = {
+              enable = true;
+              listenAddress = listen;
+              topology = lab.defaultLab // {vmauth = lab.defaultLab.vmauth // {password = probe;};};
+            };
+          }
+        ];
+        readOnlyPkgs = import ./pkgs.nix {
+          inherit system;
+          forbidden = [probe];
+        };
+      })
+      .config;
+    r = c.services.rwlab;
+    listens = kind: builtins.mapAttrs (_: i: i.listenAddress) r.${kind};
+  in {
+    inherit probe;
+    built = nixos.build c;
+    auth = r.lab.auth.enable;
+    vmauthSettings = r.vmauth.vmauth.settings;
+    vmauthEnvFiles = r.vmauth.vmauth.envFiles;
+    listen =
+      {
+        grafana = c.services.grafana.settings.server.http_addr;
+        mock-exporter = r.mockExporter.listenAddress;
+      }
+      // builtins.foldl' (a: k: a // listens k) {} ["vmstorage" "vminsert" "vmselect" "vmauth" "vmagent" "prometheus"];
+    grafanaAnonymous = c.services.grafana.settings."auth.anonymous".enabled;
+    grafanaDatasourcePassword = (builtins.head c.services.grafana.provision.datasources.settings.datasources).secureJsonData.basicAuthPassword;
+  };
 in {
+  # The lab listening beyond loopback (credentials required) and on loopback (as easy as labctl).
+  labRemote = probed "0.0.0.0";
+  labLoopback = probed "127.0.0.1";
+
   # Each nixosModules.<name> imported alone into a NixOS system: bare, then used.
   modulesAlone = builtins.mapAttrs (_: m: alone m {}) flake.nixosModules;
   modulesUsed = builtins.mapAttrs (name: m: alone m (uses.${name} or {})) flake.nixosModules;

@@ -2,9 +2,13 @@
 # derivations are attribute sets with a fake store path; generated files (pkgs.formats.*.generate,
 # writeText, runCommand) force their contents, as nixpkgs does at evaluation time, and get a store
 # path that depends on them. `import` of this file stands in for `import nixpkgs { ... }`.
+#
+# `forbidden`: strings no generated file may contain (a test's distinctive password): generating
+# one that does fails the evaluation, as a secret reaching the world-readable store would.
 {
   system ? "x86_64-linux",
   overlays ? [],
+  forbidden ? [],
   ...
 }: let
   lib = import ./lib.nix;
@@ -29,7 +33,12 @@
   in
     self;
   # The content of a generated file: forces `value` (JSON, as nixpkgs' formats do) or a text.
-  generated = name: text: fakeDrv name {contentHash = text;};
+  generated = name: text: let
+    found = builtins.filter (f: builtins.length (lib.splitString f text) > 1) forbidden;
+  in
+    if found == []
+    then fakeDrv name {contentHash = text;}
+    else throw "a secret reaches the store: ${name} contains ${builtins.head found}";
   format = type: {
     inherit type;
     generate = name: value: generated name (builtins.toJSON value);
