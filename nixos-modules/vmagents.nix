@@ -55,6 +55,8 @@
           "-httpListenAddr=${common.addr a.listenAddress a.port}"
           "-promscrape.config=${file}"
           "-remoteWrite.tmpDataPath=/var/lib/rwlab/${name}/remote-write"
+          # Explicit: labctl verify's freshness budget rests on it (upstream's default).
+          "-remoteWrite.flushInterval=1s"
           "-remoteWrite.showURL"
         ]
         ++ map (u: "-remoteWrite.url=${u}") a.remoteWriteUrls;

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -150,6 +151,7 @@ fn end_to_end(storage: &str, start: u16) {
         .as_bytes(),
     );
 
+    r16_verify_does_not_flap_and_catches_a_paused_vmagent(storage, &common, &st);
     dashboards_and_queries(storage, &common, dir);
 
     let down = labctl(&[&["down"][..], &common].concat());
@@ -162,6 +164,76 @@ fn end_to_end(storage: &str, start: u16) {
     }
     assert!(!state.join("state.json").exists());
     drop(lab);
+}
+
+/// Issue 16: one-shot `verify` on a healthy lab passes every time (the freshness limit is the
+/// path's delay budget, not a flat two intervals), and still fails check 3, naming the region,
+/// while that region's vmagent is hung (SIGSTOP) for longer than the budget.
+fn r16_verify_does_not_flap_and_catches_a_paused_vmagent(
+    storage: &str,
+    common: &[&str],
+    status: &Value,
+) {
+    const RUNS: usize = 15;
+    let once = [
+        &["verify", "--fast", "--json", "--storage", storage][..],
+        common,
+    ]
+    .concat();
+    let mut failures = Vec::new();
+    for i in 0..RUNS {
+        let v = labctl(&once);
+        if !v.status.success() {
+            failures.push(format!("run {i}: {}", text(&v)));
+        }
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {RUNS} one-shot verify runs failed on a healthy {storage} lab:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    let region = "eu-west-1";
+    let pid = status["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == format!("vmagent-{region}"))
+        .and_then(|c| c["pid"].as_u64())
+        .expect("vmagent pid in labctl status") as i32;
+    let pid = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    // Longer than the cluster's budget at the 2 s interval (7.22 s), then verify once.
+    std::thread::sleep(Duration::from_secs(10));
+    let v = labctl(&once);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(
+        !v.status.success(),
+        "verify passed with {region}'s vmagent paused"
+    );
+    let report: Value = serde_json::from_slice(&v.stdout).unwrap();
+    let check3 = &report["checks"][2];
+    assert_eq!(check3["status"], "fail", "{check3}");
+    let detail = check3["detail"].as_str().unwrap();
+    assert!(detail.starts_with(&format!("stale: {region};")), "{detail}");
+    let _ = std::io::stderr().write_all(
+        format!("lab e2e ({storage}): {RUNS}/{RUNS} one-shot verify runs passed; paused vmagent caught: {detail}\n")
+            .as_bytes(),
+    );
+    // Back to green once the vmagent has caught up.
+    let wait = [
+        &["verify", "--wait", "60s", "--fast", "--storage", storage][..],
+        common,
+    ]
+    .concat();
+    let v = labctl(&wait);
+    assert!(
+        v.status.success(),
+        "not green again after SIGCONT:\n{}",
+        text(&v)
+    );
 }
 
 /// On the green lab: every dashboard query returns data (and a broken one is caught), the

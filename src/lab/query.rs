@@ -141,6 +141,22 @@ impl Transport for Ureq {
     }
 }
 
+/// One series of VictoriaMetrics' `/api/v1/export`: its labels and raw sample timestamps.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Exported {
+    pub metric: Labels,
+    /// Milliseconds since the epoch, oldest first.
+    #[serde(default)]
+    pub timestamps: Vec<i64>,
+}
+
+impl Exported {
+    /// The newest sample's time in Unix seconds.
+    pub fn newest(&self) -> Option<f64> {
+        self.timestamps.iter().max().map(|&ms| ms as f64 / 1000.0)
+    }
+}
+
 /// A client for the Prometheus API and `/metrics` pages.
 pub struct Client {
     transport: Box<dyn Transport>,
@@ -186,11 +202,7 @@ impl Client {
         path: &str,
         params: &[(&str, String)],
     ) -> anyhow::Result<T> {
-        let query: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect();
-        let path = format!("{path}?{}", query.join("&"));
+        let path = with_params(path, params);
         let url = e.join(&path);
         let body = self.text(e, &path)?;
         let answer: ApiResponse<T> =
@@ -224,10 +236,35 @@ impl Client {
         self.api(e, "/api/v1/series", params)
     }
 
+    /// VictoriaMetrics' `/api/v1/export` with `params` (`match[]`, `start`, `end`): raw samples,
+    /// never a partial answer, and not hidden by `-search.latencyOffset`.
+    pub fn export(&self, e: &Endpoint, params: &[(&str, String)]) -> anyhow::Result<Vec<Exported>> {
+        let path = with_params("/api/v1/export", params);
+        let body = self.text(e, &path)?;
+        body.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).with_context(|| {
+                    let head: String = l.chars().take(200).collect();
+                    format!("{}: not an export answer: {head}", e.join(&path))
+                })
+            })
+            .collect()
+    }
+
     /// The series of `e`'s `/metrics` page.
     pub fn metrics(&self, e: &Endpoint) -> anyhow::Result<Vec<scrape::Series>> {
         scrape::parse(&self.text(e, "/metrics")?)
     }
+}
+
+/// `path?k=v&…`, each value URL-encoded.
+fn with_params(path: &str, params: &[(&str, String)]) -> String {
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect();
+    format!("{path}?{}", query.join("&"))
 }
 
 pub fn urlencode(s: &str) -> String {

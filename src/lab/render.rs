@@ -207,6 +207,14 @@ pub fn vmagent_config(t: &Topology, r: &Region, interval: Duration) -> Value {
     })
 }
 
+/// The writer sends a partly filled batch after this long (Prometheus' default is 5 s); verify's
+/// delay budgets start from it.
+pub const WRITER_BATCH_SEND_DEADLINE: Duration = Duration::from_secs(1);
+
+/// vmagent sends buffered samples at least this often (`-remoteWrite.flushInterval`, upstream's
+/// default, set explicitly because verify's delay budgets rest on it).
+pub const VMAGENT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The Prometheus writer's configuration: scrape the exporter, write to each target.
 pub fn writer_config(t: &Topology, storage: Storage, interval: Duration) -> Value {
     let w = &t.prometheus.writer;
@@ -219,7 +227,8 @@ pub fn writer_config(t: &Topology, storage: Storage, interval: Duration) -> Valu
             } else {
                 remote_write_url(t, storage, target)
             };
-            json!({ "name": target, "url": u, "queue_config": { "batch_send_deadline": "1s" } })
+            let deadline = format!("{}s", WRITER_BATCH_SEND_DEADLINE.as_secs());
+            json!({ "name": target, "url": u, "queue_config": { "batch_send_deadline": deadline } })
         })
         .collect();
     json!({
@@ -504,6 +513,10 @@ fn vmagent(t: &Topology, o: &Options, r: &Region) -> Component {
             remote_write_url(t, o.storage, &r.vminsert),
         ),
         arg("-remoteWrite.tmpDataPath", o.data(&name).display()),
+        arg(
+            "-remoteWrite.flushInterval",
+            format!("{}s", VMAGENT_FLUSH_INTERVAL.as_secs()),
+        ),
         // Label remote-write metrics with the real URL so `verify` can check routing.
         "-remoteWrite.showURL".into(),
     ];

@@ -4,10 +4,10 @@
 //! answers, passing and failing, without a lab.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::delays::Budget;
 use super::{Context, Verdict};
 use crate::lab::endpoints::Endpoint;
 use crate::lab::query::Labels;
@@ -80,45 +80,58 @@ pub fn writer_series_in_both_stores(cx: &Context) -> anyhow::Result<Verdict> {
     Ok(Verdict::pass_if(ok, parts.join("; ")))
 }
 
-/// How old the newest sample of a region may be.
-pub fn freshness_limit(scrape_interval: Duration) -> Duration {
-    2 * scrape_interval
-}
-
-/// Check 3: The newest sample per region is at most [`freshness_limit`] old.
+/// Check 3: The newest raw sample of each region is younger than the region path's delay
+/// budget ([`Budget::region_freshness`]).
+///
+/// Read with `/api/v1/export` (raw samples: "did it arrive"), not `/api/v1/query`, whose answer
+/// also depends on `-search.latencyOffset`, the lookback window and caching ("is it visible").
 pub fn newest_sample_is_fresh(cx: &Context) -> anyhow::Result<Verdict> {
     let e = cx.endpoints;
-    let limit = freshness_limit(e.scrape_interval).as_secs_f64();
-    let query = "max by (region) (timestamp(node_memory_MemTotal_bytes{job=\"mock-exporter\",region!=\"\"}))";
-    let data = cx.client.query(
-        &e.query,
-        &[("query", query.into()), ("nocache", "1".into())],
-    )?;
+    let budget = Budget::region_freshness(e.storage, e.scrape_interval);
+    let limit = budget.total().as_secs_f64();
     let now = cx.clock.now();
-    let ages: BTreeMap<String, f64> = data
-        .vector()
-        .into_iter()
-        .filter_map(|s| Some((s.metric.get("region")?.clone(), now - s.value.value()?)))
-        .collect();
-    let mut ok = true;
+    let window = (3.0 * limit).max(60.0);
+    let exported = cx.client.export(
+        &e.query,
+        &[
+            ("match[]", FRESHNESS_SELECTOR.into()),
+            ("start", format!("{}", (now - window).floor())),
+        ],
+    )?;
+    let mut newest: BTreeMap<String, f64> = BTreeMap::new();
+    for series in &exported {
+        if let (Some(region), Some(t)) = (series.metric.get("region"), series.newest()) {
+            let n = newest.entry(region.clone()).or_insert(t);
+            *n = n.max(t);
+        }
+    }
+    let mut stale = Vec::new();
     let mut parts = Vec::new();
     for r in &e.regions {
-        match ages.get(&r.name) {
-            Some(age) => {
-                ok &= *age <= limit;
-                parts.push(format!("{} {age:.1}s", r.name));
+        match newest.get(&r.name) {
+            Some(t) if now - t <= limit => parts.push(format!("{} {:.1}s", r.name, now - t)),
+            Some(t) => {
+                stale.push(r.name.as_str());
+                parts.push(format!("{} {:.1}s STALE", r.name, now - t));
             }
             None => {
-                ok = false;
-                parts.push(format!("{} no samples", r.name));
+                stale.push(r.name.as_str());
+                parts.push(format!("{} no sample in the last {window:.0}s", r.name));
             }
         }
     }
-    Ok(Verdict::pass_if(
-        ok,
-        format!("{} (limit {limit:.0}s)", parts.join(", ")),
-    ))
+    let mut detail = format!(
+        "{} (limit {budget}; raw samples via /api/v1/export)",
+        parts.join(", ")
+    );
+    if !stale.is_empty() {
+        detail = format!("stale: {}; {detail}", stale.join(", "));
+    }
+    Ok(Verdict::pass_if(stale.is_empty(), detail))
 }
+
+/// One series per exporter host, in every region.
+const FRESHNESS_SELECTOR: &str = "node_memory_MemTotal_bytes{job=\"mock-exporter\",region!=\"\"}";
 
 /// Check 4: Each vmagent sent only to its assigned vminsert; each vminsert accepted rows.
 pub fn vmagents_write_to_their_vminsert(cx: &Context) -> anyhow::Result<Verdict> {
@@ -186,7 +199,9 @@ pub fn stores_agree_on_the_writers_samples(cx: &Context) -> anyhow::Result<Verdi
     let mut ids: Vec<&scrape::Series> = cx.page()?.iter().collect();
     ids.sort_by_key(|s| s.id());
     let step = (ids.len() / 20).max(1);
-    let at = (cx.clock.now() - 2.0 * e.scrape_interval.as_secs_f64() - 1.0).floor();
+    // Late enough that both stores hold every sample up to `at` (the writer path's budget).
+    let budget = Budget::writer_arrival(e.storage);
+    let at = (cx.clock.now() - budget.total().as_secs_f64()).floor();
     let lookback = format!("{}s", (e.scrape_interval.as_secs() * 4).max(60));
     let mut compared = 0;
     let mut mismatches = Vec::new();
@@ -209,7 +224,7 @@ pub fn stores_agree_on_the_writers_samples(cx: &Context) -> anyhow::Result<Verdi
             )),
         }
     }
-    let mut d = format!("{compared} sampled series identical at t={at}");
+    let mut d = format!("{compared} sampled series identical at t={at} (now - {budget})");
     if let Some(m) = mismatches.first() {
         d += &format!("; {} differ, e.g. {m}", mismatches.len());
     }
@@ -378,6 +393,8 @@ fn same_value(a: &str, b: &str) -> bool {
 mod tests {
     //! Each check against recorded answers of a two-region cluster lab: one answer set that
     //! passes, and changes to it that must fail.
+
+    use std::time::Duration;
 
     use serde_json::json;
 
@@ -556,42 +573,85 @@ mod tests {
         );
     }
 
+    /// An `/api/v1/export` answer: two hosts per region, the newest sample `age` seconds old.
     fn newest(ages: &[(&str, f64)]) -> Answers {
-        let result: Vec<serde_json::Value> = ages
+        let lines: Vec<String> = ages
             .iter()
-            .map(|(r, age)| json!({"metric": {"region": r}, "value": [NOW, format!("{}", NOW - age)]}))
+            .flat_map(|(r, age)| {
+                let newest = ((NOW - age) * 1000.0) as i64;
+                [
+                    json!({"metric": {"region": r, "host": "a"}, "values": [1, 1], "timestamps": [newest - 4000, newest]}),
+                    json!({"metric": {"region": r, "host": "b"}, "values": [1], "timestamps": [newest - 1000]}),
+                ]
+            })
+            .map(|l| l.to_string())
             .collect();
         vec![(
-            vec![VM, "/api/v1/query", "timestamp(node_memory_MemTotal_bytes"],
-            success(json!({"resultType": "vector", "result": result})),
+            vec![VM, "/api/v1/export", "node_memory_MemTotal_bytes"],
+            lines.join("\n"),
         )]
     }
 
+    const CLUSTER_BUDGET: &str = "7.22s = 2s scrape + 1s vmagent flush + 0.22s vminsert buffer + 2s storage flush + 2s margin";
+
     #[test]
-    fn check_3_passes_when_every_region_is_within_two_intervals() {
+    fn check_3_passes_when_every_region_is_within_the_budget() {
         let c = run(
             3,
             &lab(Storage::Cluster),
-            newest(&[("r1", 1.0), ("r2", 4.0)]),
+            newest(&[("r1", 1.0), ("r2", 6.0)]),
         );
+        assert_eq!(c.status, Status::Pass, "{}", c.detail);
         assert_eq!(
-            (c.status, c.detail.as_str()),
-            (Status::Pass, "r1 1.0s, r2 4.0s (limit 4s)")
+            c.detail,
+            format!("r1 1.0s, r2 6.0s (limit {CLUSTER_BUDGET}; raw samples via /api/v1/export)")
         );
     }
 
     #[test]
-    fn check_3_fails_on_a_stale_or_a_silent_region() {
+    fn check_3_fails_naming_a_stale_or_a_silent_region() {
         let e = lab(Storage::Cluster);
         let c = run(3, &e, newest(&[("r1", 1.0), ("r2", 10.0)]));
-        assert_eq!(
-            (c.status, c.detail.as_str()),
-            (Status::Fail, "r1 1.0s, r2 10.0s (limit 4s)")
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail
+                .starts_with("stale: r2; r1 1.0s, r2 10.0s STALE (limit 7.22s"),
+            "{}",
+            c.detail
         );
-        let c = run(3, &e, newest(&[("r1", 1.0)]));
-        assert_eq!(
-            (c.status, c.detail.as_str()),
-            (Status::Fail, "r1 1.0s, r2 no samples (limit 4s)")
+        let c = run(3, &e, newest(&[("r2", 1.0)]));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail
+                .starts_with("stale: r1; r1 no sample in the last 60s, r2 1.0s"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn check_3_single_node_has_no_vminsert_hop() {
+        let c = run(
+            3,
+            &lab(Storage::Single),
+            newest(&[("r1", 7.1), ("r2", 1.0)]),
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.detail.contains("(limit 7s = "), "{}", c.detail);
+    }
+
+    #[test]
+    fn check_3_refuses_an_answer_that_is_not_an_export() {
+        let answers = vec![(
+            vec![VM, "/api/v1/export"],
+            "unsupported path requested".to_string(),
+        )];
+        let c = run(3, &lab(Storage::Cluster), answers);
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail.contains("not an export answer: unsupported path"),
+            "{}",
+            c.detail
         );
     }
 
@@ -721,7 +781,10 @@ mod tests {
         let c = run(6, &lab(Storage::Cluster), check_6_answers("2"));
         assert_eq!(
             (c.status, c.detail.as_str()),
-            (Status::Pass, "2 sampled series identical at t=1699999995")
+            (
+                Status::Pass,
+                "2 sampled series identical at t=1699999994 (now - 5.22s = 1s writer batch + 0.22s vminsert buffer + 2s storage flush + 2s margin)"
+            )
         );
     }
 

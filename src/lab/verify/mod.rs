@@ -8,7 +8,7 @@
 //!
 //! 1. Every exporter series arrives once per region, with the region's labels.
 //! 2. The receiver (and VictoriaMetrics) hold the writer's series with the writer's labels.
-//! 3. The newest sample per region is at most two scrape intervals old.
+//! 3. The newest raw sample per region is younger than the path's delay budget ([`delays`]).
 //! 4. Each vmagent sent only to its assigned vminsert; each vminsert accepted rows.
 //! 5. Both vmstorage nodes hold rows; both vmselects served queries through vmauth.
 //! 6. VictoriaMetrics and the receiver return the same value at the same timestamp for sampled
@@ -24,6 +24,7 @@ use crate::lab::query::Client;
 use crate::scrape;
 
 pub mod checks;
+pub mod delays;
 
 /// A check: its number, its name, and the function that runs it.
 pub struct CheckDef {
