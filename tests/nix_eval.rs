@@ -282,9 +282,24 @@ fn vm_test_script_compiles_and_names_only_its_nodes() {
         }
     }
     assert!(!named.is_empty(), "no machine calls found");
+    // A loop variable over a list of nodes only (`for machine in [lab, storage1]:`) names nodes.
+    let mut over_nodes = BTreeSet::new();
+    for line in script.lines() {
+        let line = line.trim();
+        if let Some((var, rest)) = line
+            .strip_prefix("for ")
+            .and_then(|l| l.split_once(" in ["))
+        {
+            if let Some((list, _)) = rest.split_once("]:") {
+                if list.split(',').all(|n| nodes.contains(n.trim())) {
+                    over_nodes.insert(var.trim().to_string());
+                }
+            }
+        }
+    }
     for n in &named {
         assert!(
-            nodes.contains(n.as_str()),
+            nodes.contains(n.as_str()) || over_nodes.contains(n),
             "the test script uses {n}, which is not a node ({nodes:?})"
         );
     }
