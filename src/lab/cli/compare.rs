@@ -10,13 +10,16 @@ use clap::Args;
 use super::endpoints::EndpointArgs;
 use super::{parse_duration, LabArgs, Outcome};
 use crate::lab::compare::{self, Backend, Comparison, Range};
+use crate::lab::verify::delays::Budget;
 
 /// Run the query set against the Prometheus receiver and VictoriaMetrics over the same range.
 ///
 /// The queries are the `promql compare` blocks of docs/examples/queries.md: the writer's series,
 /// which both stores hold. Per query it prints the series each backend returned and matched, the
 /// points whose values differ beyond --tolerance (relative), and query latency p50/p95 per
-/// backend over --repeat runs. The range ends two scrape intervals ago, so both have the data.
+/// backend over --repeat runs. The range ends as long ago as the writer's samples take to reach both
+/// stores (its batch deadline and VictoriaMetrics' storage path, as `verify` check 6), so both
+/// have every point.
 /// Exit code 1 when a query failed on a backend or matched no series.
 ///
 ///   $ labctl compare
@@ -73,7 +76,8 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
             endpoint: e.receiver.clone(),
         },
     ];
-    let range = range_ending_two_intervals_ago(e.scrape_interval, args.range);
+    let arrival = Budget::writer_arrival(e.storage).total();
+    let range = range_ending_when_both_stores_agree(e.scrape_interval, arrival, args.range);
     let results: Vec<Comparison> = queries
         .iter()
         .map(|q| compare::compare(q, &backends, range, args.repeat, args.tolerance))
@@ -124,14 +128,18 @@ fn read_queries(file: &Path) -> anyhow::Result<Vec<compare::Query>> {
     Ok(queries)
 }
 
-/// `length` long, aligned to the step, ending two intervals ago: both stores have every point.
-fn range_ending_two_intervals_ago(scrape_interval: Duration, length: Duration) -> Range {
+/// `length` long, aligned to the step, ending at least `arrival` ago: both stores have every point.
+fn range_ending_when_both_stores_agree(
+    scrape_interval: Duration,
+    arrival: Duration,
+    length: Duration,
+) -> Range {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let step = scrape_interval.max(Duration::from_secs(1));
-    let end = ((now - 2.0 * step.as_secs_f64()) / step.as_secs_f64()).floor() * step.as_secs_f64();
+    let end = ((now - arrival.as_secs_f64()) / step.as_secs_f64()).floor() * step.as_secs_f64();
     Range {
         start: end - length.as_secs_f64(),
         end,

@@ -16,11 +16,13 @@ use crate::lab::verify::{self, Status};
 ///   1. every exporter series arrives in VictoriaMetrics once per region, with region, cluster,
 ///      environment, availability_zone and job labels (nothing lost, nothing duplicated);
 ///   2. the receiver, and VictoriaMetrics, hold the writer's series with the writer's labels;
-///   3. the newest sample per region is at most two scrape intervals old;
+///   3. the newest raw sample per region (read with /api/v1/export) is younger than the path's
+///      delay budget: the scrape interval, vmagent's flush, vminsert's buffer (cluster), the
+///      storage's flush and a margin, printed with the evidence;
 ///   4. each vmagent sent only to its assigned vminsert, and each vminsert accepted rows;
 ///   5. both vmstorage nodes hold rows and both vmselects served queries (cluster only);
 ///   6. VictoriaMetrics and the receiver return the same value at the same timestamp for sampled
-///      series of the writer.
+///      series of the writer, at an instant older than the writer path's delay budget.
 ///
 /// Exit code 0 when nothing failed, 1 when a check failed, 2 on bad input.
 ///
