@@ -71,7 +71,9 @@ sort -u "$work/configs.txt" | while read -r kind file unit; do
 done
 
 step "start the units of nix/lab-local.nix"
-"$shared/nix-eval/run" start "$work/lab-local.json" "$work/state"
+# rwlab-lab-secrets is a oneshot (it writes the password file and exits), which `run` would
+# report as dead; on loopback nothing reads that file but Grafana, which lab-local.nix leaves out.
+"$shared/nix-eval/run" start "$work/lab-local.json" "$work/state" --skip '^rwlab-lab-secrets$'
 
 step "labctl verify against them"
 labctl verify --storage single --fast --wait 90s

@@ -133,7 +133,8 @@ in {
         description = ''
           File holding the password of the lab's user (vmauth, Grafana's VictoriaMetrics
           datasource), read at service start: never in the store. Created at first boot when
-          missing: random with `auth.enable`, else lab.toml's documented default.
+          missing: random with `auth.enable`. Without `auth.enable` (a loopback lab) vmauth uses
+          lab.toml's documented default, as `labctl up` does, and the file holds the same.
         '';
       };
       publicComponents = mkOption {
@@ -221,14 +222,15 @@ in {
         vmauth = defaults (common "vmauth"
           // {
             inherit (t.vmauth) port;
-            # The password from a file at start, through vmauth's %{ENV} placeholders.
-            settings = rwlab.vmauthConfig {
-              inherit lab hostOf storage;
-              unauthorizedUser = cfg.vmauthUnauthorizedUser && !auth;
-              password = "%{RWLAB_PASSWORD}";
-              writes = auth;
-            };
-            envFiles.RWLAB_PASSWORD = cfg.auth.passwordFile;
+            # With credentials, the password comes from a file at start, through vmauth's %{ENV}
+            # placeholders; on loopback it is lab.toml's documented default, as with `labctl up`.
+            settings = rwlab.vmauthConfig ({
+                inherit lab hostOf storage;
+                unauthorizedUser = cfg.vmauthUnauthorizedUser && !auth;
+                writes = auth;
+              }
+              // lib.optionalAttrs auth {password = "%{RWLAB_PASSWORD}";});
+            envFiles = lib.optionalAttrs auth {RWLAB_PASSWORD = cfg.auth.passwordFile;};
           });
       };
 
