@@ -1,7 +1,8 @@
 //! The mock-exporter's HTTP edge under malformed and hostile requests (issue 15, point 5): an
 //! unknown path is a 404, a wrong method a 405, an oversized header block or too many headers are a 431
 //! (hyper's answer; the connection is then closed) without taking the server down, and a slow client sending its header a byte
-//! at a time (slowloris) does not stall another scraper.
+//! at a time (slowloris) does not stall another scraper, and one that never finishes its headers
+//! is closed after the header read timeout instead of being held open.
 //!
 //! Raw TCP, so the requests are exactly what a broken or hostile client sends.
 
@@ -165,4 +166,26 @@ fn a_slow_client_does_not_stall_other_scrapers() {
     for t in slow {
         t.join().unwrap();
     }
+}
+
+#[test]
+fn a_connection_that_never_finishes_its_headers_is_closed() {
+    let e = start();
+    let mut s = TcpStream::connect(&e.addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+        .unwrap();
+    // The server's header read timeout is 10 s; give it 10 s more before calling it held open.
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let t = Instant::now();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let held = t.elapsed();
+    assert!(
+        held < Duration::from_secs(19),
+        "a connection with unfinished headers was held open for {held:?}"
+    );
+    assert!(
+        held >= Duration::from_secs(9),
+        "closed after {held:?}, before the header read timeout"
+    );
 }

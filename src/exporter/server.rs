@@ -106,13 +106,59 @@ pub async fn serve(
             .expect("static headers are valid")
     });
     let routes = metrics.or(healthz).or(index);
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    accept(listener, warp::service(routes), shutdown).await;
     renderer.abort();
     Ok(())
+}
+
+/// How long a client may take to send its request headers. A connection that trickles them
+/// (slowloris) is closed after this, instead of holding a file descriptor for ever: warp's own
+/// server sets no timer, so hyper's header timeout would never fire.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts HTTP/1.1 connections until `shutdown`, then lets requests in flight finish.
+async fn accept<S>(listener: TcpListener, service: S, shutdown: impl Future<Output = ()>)
+where
+    S: tower_service::Service<
+            warp::http::Request<hyper::body::Incoming>,
+            Response = warp::reply::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let io = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((io, _)) => io,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(
+                hyper_util::rt::TokioIo::new(io),
+                hyper_util::service::TowerToHyperService::new(service.clone()),
+            );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 fn with(
