@@ -20,7 +20,8 @@ use crate::lab::verify::{self, Status};
 ///   4. each vmagent sent only to its assigned vminsert, and each vminsert accepted rows;
 ///   5. both vmstorage nodes hold rows and both vmselects served queries (cluster only);
 ///   6. VictoriaMetrics and the receiver return the same value at the same timestamp for sampled
-///      series of the writer.
+///      series of the writer;
+///   7. the writer answers `up{job="lab"}`, which only the receiver holds, through remote read.
 ///
 /// Exit code 0 when nothing failed, 1 when a check failed, 2 on bad input.
 ///
