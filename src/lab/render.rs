@@ -592,12 +592,14 @@ fn grafana_ini(t: &Topology, state: &Path, prov: &Path) -> String {
     format!(
         "[server]\nhttp_addr = {addr}\nhttp_port = {port}\n\n[paths]\ndata = {data}\nlogs = {logs}\nprovisioning = {prov}\n\n\
          [security]\nadmin_user = admin\nadmin_password = admin\n# A lab key: the lab stores no secrets worth encrypting.\nsecret_key = remote-write-lab\n\n\
-         [auth.anonymous]\nenabled = true\norg_role = Viewer\n\n[analytics]\nreporting_enabled = false\ncheck_for_updates = false\n",
+         [auth.anonymous]\nenabled = {anonymous}\norg_role = Viewer\n\n[analytics]\nreporting_enabled = false\ncheck_for_updates = false\n",
         addr = t.listen_address,
         port = t.grafana.port,
         data = data.display(),
         logs = data.join("log").display(),
         prov = prov.display(),
+        // Dashboards open without login on a loopback lab only; beyond it, admin logs in.
+        anonymous = t.listen_address.is_loopback(),
     )
 }
 
