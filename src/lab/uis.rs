@@ -99,7 +99,7 @@ pub fn discover(t: &Topology, storage: Storage, grafana: bool) -> Vec<Ui> {
             url: None,
             note: format!(
                 "this VictoriaMetrics has no vmui ({vmui} is not there; Debian's package ships \
-                 none): query with the Prometheus UIs below; `nix run` has vmui"
+                 none): look with `labctl top` or the Prometheus UIs below; `nix run` has vmui"
             ),
         }
     });

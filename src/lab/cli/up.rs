@@ -325,6 +325,10 @@ pub fn summary(t: &Topology, storage: Storage, plan: &[Component], args: &UpArgs
     );
     s += &format!("  mock-exporter         {}\n", render::exporter_url(t));
     s += &format!(
+        "watch it live:         {}\n",
+        lab_command("labctl top", args)
+    );
+    s += &format!(
         "check it end to end:   {}\n",
         lab_command("labctl verify --wait 60s", args)
     );
