@@ -53,5 +53,7 @@ in {
     # loopback), but only the host's loopback reaches them: as easy as a native lab, unless
     # hostAddress is widened.
     services.rwlab.lab.auth.enable = lib.mkDefault (!loopback);
+    # Dashboards open without login, as in a native lab, while only the host's loopback reaches them.
+    services.rwlab.grafana.anonymousViewer = lib.mkDefault loopback;
   };
 }

@@ -117,7 +117,22 @@ in rec {
     ];
   };
 
-  # The Prometheus writer: scrape the exporter, write to each target.
+  # The writer reads the lab's monitoring series (job "lab", which only the receiver holds)
+  # back from the receiver; see writer_remote_read in src/lab/render.rs for each key.
+  writerRemoteRead = {
+    lab,
+    hostOf ? defaultHostOf lab,
+  }: [
+    {
+      name = "receiver";
+      url = url (hostOf "prometheus-receiver") lab.prometheus.receiver.port "/api/v1/read";
+      read_recent = true;
+      filter_external_labels = false;
+      required_matchers.job = "lab";
+    }
+  ];
+
+  # The Prometheus writer: scrape the exporter, write to each target, read back from the receiver.
   writerConfig = {
     lab,
     storage ? "cluster",
@@ -137,6 +152,7 @@ in rec {
     global = globalConfig interval {inherit (w) cluster environment;};
     scrape_configs = [(exporterJob {inherit lab hostOf;} [jobRelabel])];
     remote_write = map target w.remote_write;
+    remote_read = writerRemoteRead {inherit lab hostOf;};
   };
 
   # The components whose own metrics the receiver scrapes: { name, kind, port }.

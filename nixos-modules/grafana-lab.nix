@@ -53,6 +53,15 @@ in {
         (services.rwlab.lab.auth.passwordFile); made readable by Grafana alone at boot.
       '';
     };
+    anonymousViewer = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Whether dashboards open without logging in (anonymous Viewer); the admin password still
+        comes from adminPasswordFile. For a lab reached on loopback only: services.rwlab.lab
+        refuses it with auth.enable (listening beyond loopback).
+      '';
+    };
     openFirewall = mkOption {
       type = types.bool;
       default = false;
@@ -98,6 +107,10 @@ in {
           admin_password = "$__file{${cfg.adminPasswordFile}}";
         };
         analytics.reporting_enabled = false;
+        "auth.anonymous" = lib.mkIf cfg.anonymousViewer {
+          enabled = true;
+          org_role = "Viewer";
+        };
       };
       provision = {
         enable = true;

@@ -128,7 +128,7 @@ fn end_to_end(storage: &str, start: u16) {
     let table = serde_json::to_string_pretty(&report["checks"]).unwrap();
     assert!(verify.status.success(), "verify failed:\n{table}");
     let checks = report["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 6);
+    assert_eq!(checks.len(), 7);
     for c in checks {
         let id = c["id"].as_u64().unwrap();
         let status = c["status"].as_str().unwrap();
@@ -153,6 +153,8 @@ fn end_to_end(storage: &str, start: u16) {
 
     r16_verify_does_not_flap_and_catches_a_paused_vmagent(storage, &common, &st);
     dashboards_and_queries(storage, &common, dir);
+    top_once(storage, &common);
+    top_in_tmux(storage, &common);
 
     let down = labctl(&[&["down"][..], &common].concat());
     assert!(down.status.success(), "{}", text(&down));
@@ -370,6 +372,144 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
             q.name,
             q.expr
         );
+    }
+}
+
+/// `labctl top --once` prints one frame of each view from the live lab: every region's row in
+/// the overview, the 4×4 probe matrix, the pipeline's components.
+fn top_once(storage: &str, common: &[&str]) {
+    let once = |view: &str| {
+        let args = [
+            &[
+                "top",
+                "--once",
+                "--fast",
+                "--storage",
+                storage,
+                "--view",
+                view,
+            ][..],
+            common,
+        ]
+        .concat();
+        // Rates need a few scrapes of history; the lab is past `dashboards check` by now.
+        let out = labctl_until_success(&args, 30);
+        assert!(
+            out.status.success(),
+            "top --once --view {view}:\n{}",
+            text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let regions = ["us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"];
+    let overview = once("overview");
+    assert!(
+        overview.contains("┌ Regions: ingestion, freshness, vmagent queues"),
+        "{overview}"
+    );
+    for r in regions {
+        let row = overview
+            .lines()
+            .find(|l| l.starts_with(&format!("│{r} ")))
+            .unwrap_or_else(|| panic!("no row for {r}:\n{overview}"));
+        // samples/s, the newest sample's age, both queues: a value in every column.
+        assert!(!row.contains(" - "), "{row}");
+        assert!(row.contains("/s"), "{row}");
+    }
+    assert!(overview.contains("│receiver "), "{overview}");
+    let probes = once("probes");
+    let matrix_rows = probes
+        .lines()
+        .filter(|l| regions.iter().any(|r| l.starts_with(&format!("│{r} "))))
+        .count();
+    assert_eq!(matrix_rows, 3 * 4, "{probes}");
+    let pipeline = once("pipeline");
+    assert!(pipeline.contains("│vmauth "), "{pipeline}");
+    let bad = labctl(&[&["top", "--once", "--view", "nope"][..], common].concat());
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    let _ = std::io::stderr().write_all(
+        format!(
+            "lab e2e ({storage}): labctl top --once, first lines:\n{}\n",
+            overview.lines().take(8).collect::<Vec<_>>().join("\n")
+        )
+        .as_bytes(),
+    );
+}
+
+/// A tmux server of its own (`-L`), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("running tmux")
+    }
+
+    /// Captures the pane until `want` shows, for up to `secs`; returns the last capture.
+    fn wait_for(&self, want: &str, secs: u64) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let pane =
+                String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "top"]).stdout)
+                    .to_string();
+            if pane.contains(want) || std::time::Instant::now() > deadline {
+                return pane;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The live view in a real terminal: it draws, switches views on a key, and quits on `q`.
+fn top_in_tmux(storage: &str, common: &[&str]) {
+    if !on_path("tmux") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED labctl top in tmux: tmux not on PATH (.ci/run installs it)"
+        );
+        return;
+    }
+    let tmux = Tmux {
+        socket: format!("rwlab-test-{}", std::process::id()),
+    };
+    let mut command = vec![LABCTL, "top", "--lab", LAB, "--fast", "--storage", storage];
+    command.extend_from_slice(common);
+    let started = tmux.run(
+        &[
+            &["new-session", "-d", "-s", "top", "-x", "150", "-y", "50"][..],
+            &command,
+        ]
+        .concat(),
+    );
+    assert!(started.status.success(), "tmux: {}", text(&started));
+    let pane = tmux.wait_for("│us-east-1 ", 20);
+    assert!(
+        pane.contains("1:overview") && pane.contains("┌ Regions: ingestion"),
+        "{pane}"
+    );
+    tmux.run(&["send-keys", "-t", "top", "3"]);
+    let pane = tmux.wait_for("Probe latency p99", 10);
+    assert!(pane.contains("┌ Probe latency p99"), "{pane}");
+    tmux.run(&["send-keys", "-t", "top", "q"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tmux.run(&["has-session", "-t", "top"]).status.success() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "labctl top did not quit on q:\n{}",
+            tmux.wait_for("", 0)
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -652,7 +792,7 @@ fn verify_against_nothing_fails_fast_with_exit_1() {
     let out = labctl(&["verify", "--storage", "single", "--port-offset", "50001"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("0 passed, 5 failed, 1 skipped"),
+        text(&out).contains("0 passed, 6 failed, 1 skipped"),
         "{}",
         text(&out)
     );

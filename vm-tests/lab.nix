@@ -57,6 +57,11 @@ in {
   testScript = {nodes, ...}: let
     pkg = nodes.lab.services.rwlab.mockExporter.package;
     labToml = "${pkg}/share/remote-write-lab/lab.toml";
+    # With auth (listening beyond loopback) Grafana is never anonymous; on loopback it opens for all.
+    anonymousDashboard =
+      if nodes.lab.services.grafana.settings."auth.anonymous".enabled
+      then "200"
+      else "401";
     # lab.toml with the lab's generated password in place of its loopback default (written by
     # the script below, at run time: the password never enters the store).
     verify = "labctl verify --lab /tmp/lab.toml --storage cluster --fast --vmstorage-url vmstorage-1=http://storage1:8482 --vmstorage-url vmstorage-2=http://storage2:8492";
@@ -136,6 +141,7 @@ in {
         for path in glob.glob("${../grafana/dashboards}/*.json"):
             uid = json.load(open(path))["uid"]
             lab.wait_until_succeeds(f"{api}/dashboards/uid/{uid} | jq -e '.dashboard.uid == \"{uid}\"'", timeout=60)
+        lab.succeed("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:3001/api/dashboards/uid/rwlab-pipeline | grep -qx ${anonymousDashboard}")
 
     with subtest("vminsert-1 down for a while: vmagent queues on disk, nothing is lost"):
         lab.succeed("systemctl stop rwlab-vminsert-1.service")

@@ -64,6 +64,10 @@ let
       expr = map (r: r.url) (l.writerConfig {inherit lab hostOf;}).remote_write;
       expected = ["http://lab:8480/insert/0/prometheus/api/v1/write" "http://lab:9091/api/v1/write"];
     };
+    writerReadsFromTheReceiver = {
+      expr = map (r: [r.url r.read_recent r.required_matchers]) (l.writerConfig {inherit lab hostOf;}).remote_read;
+      expected = [["http://lab:9091/api/v1/read" true {job = "lab";}]];
+    };
     storageNodesCrossMachines = {
       expr = l.storageNodes {inherit lab hostOf;} "vmselect_port";
       expected = "storage1:8401,storage2:8411";

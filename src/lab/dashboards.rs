@@ -109,6 +109,20 @@ pub fn targets(d: &Dashboard) -> Vec<Target> {
     out
 }
 
+/// The target `ref_id` of the panel titled `panel` of dashboard `uid`: how other views of the lab
+/// (`labctl top`) reuse a panel's query instead of keeping a copy.
+pub fn find_target(
+    dashboards: &[Dashboard],
+    uid: &str,
+    panel: &str,
+    ref_id: &str,
+) -> Option<Target> {
+    let d = dashboards.iter().find(|d| d.uid() == uid)?;
+    targets(d)
+        .into_iter()
+        .find(|t| t.panel == panel && t.ref_id == ref_id)
+}
+
 /// Checks the rules provisioning relies on; returns every problem found.
 pub fn validate(dashboards: &[Dashboard], datasource_uids: &[&str]) -> Vec<String> {
     let mut problems = Vec::new();
@@ -345,6 +359,18 @@ mod tests {
             (t[1].datasource.as_str(), t[1].instant),
             ("prometheus-receiver", true)
         );
+    }
+
+    #[test]
+    fn find_target_picks_a_panel_query_by_title_and_ref_id() {
+        let d = dash(json!({"uid": "u", "title": "t", "panels": [
+            {"type": "timeseries", "title": "Shards", "datasource": {"uid": "prometheus-receiver"},
+             "targets": [{"refId": "A", "expr": "a"}, {"refId": "B", "expr": "b"}]}
+        ]}));
+        let ds = [d];
+        assert_eq!(find_target(&ds, "u", "Shards", "B").unwrap().expr, "b");
+        assert!(find_target(&ds, "u", "Shards", "C").is_none());
+        assert!(find_target(&ds, "v", "Shards", "A").is_none());
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`query`]: the Prometheus HTTP API client and its typed answers.
 //! - [`verify`]: the numbered end-to-end checks; [`dashboards`] and [`compare`]: the Grafana
 //!   panels and the two stores, against a live lab.
+//! - [`top`]: `labctl top`'s views: dashboard panels at one instant, drawn with ratatui.
+//! - [`uis`]: the web UIs a running lab actually has, found by asking each server.
 //! - [`cli`]: `labctl` itself, a file per subcommand. It lives here, not beside the library's
 //!   top, because it is the lab's front end only (the exporter's is `src/bin/mock-exporter.rs`).
 
@@ -19,6 +21,8 @@ pub mod endpoints;
 pub mod query;
 pub mod render;
 pub mod supervise;
+pub mod top;
 pub mod topology;
+pub mod uis;
 pub mod verify;
 pub mod victoria;

@@ -215,7 +215,31 @@ pub const WRITER_BATCH_SEND_DEADLINE: Duration = Duration::from_secs(1);
 /// default, set explicitly because verify's delay budgets rest on it).
 pub const VMAGENT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The Prometheus writer's configuration: scrape the exporter, write to each target.
+/// The label a query at the writer must select (`job="lab"`) to be read from the receiver.
+pub const REMOTE_READ_JOB: &str = "lab";
+
+/// The writer's way back (scenario 1 both ways): it reads from the receiver with remote read,
+/// so a query at the writer also sees the lab's monitoring series, which only the receiver holds.
+///
+/// - `read_recent`: the receiver's series are recent; without it Prometheus skips remote read
+///   for the time its own storage covers, which for a young lab is every query.
+/// - `filter_external_labels: false`: else the writer would add its own external labels
+///   (`cluster="staging-cluster"`) as matchers, which the receiver's own series never carry.
+/// - `required_matchers`: only queries that select `job="lab"` go to the receiver. The others
+///   stay local: the receiver also holds the writer's own series (labelled with the writer's
+///   cluster), which would come back a second time beside the local ones.
+pub fn writer_remote_read(t: &Topology) -> Value {
+    json!([{
+        "name": RECEIVER,
+        "url": t.http_url(t.prometheus.receiver.port, "/api/v1/read"),
+        "read_recent": true,
+        "filter_external_labels": false,
+        "required_matchers": { "job": REMOTE_READ_JOB },
+    }])
+}
+
+/// The Prometheus writer's configuration: scrape the exporter, write to each target, read the
+/// monitoring series back from the receiver ([`writer_remote_read`]).
 pub fn writer_config(t: &Topology, storage: Storage, interval: Duration) -> Value {
     let w = &t.prometheus.writer;
     let remote: Vec<Value> = w
@@ -237,6 +261,7 @@ pub fn writer_config(t: &Topology, storage: Storage, interval: Duration) -> Valu
             json!({ "target_label": "job", "replacement": "mock-exporter" }),
         ])],
         "remote_write": remote,
+        "remote_read": writer_remote_read(t),
     })
 }
 
@@ -567,12 +592,14 @@ fn grafana_ini(t: &Topology, state: &Path, prov: &Path) -> String {
     format!(
         "[server]\nhttp_addr = {addr}\nhttp_port = {port}\n\n[paths]\ndata = {data}\nlogs = {logs}\nprovisioning = {prov}\n\n\
          [security]\nadmin_user = admin\nadmin_password = admin\n# A lab key: the lab stores no secrets worth encrypting.\nsecret_key = remote-write-lab\n\n\
-         [auth.anonymous]\nenabled = true\norg_role = Viewer\n\n[analytics]\nreporting_enabled = false\ncheck_for_updates = false\n",
+         [auth.anonymous]\nenabled = {anonymous}\norg_role = Viewer\n\n[analytics]\nreporting_enabled = false\ncheck_for_updates = false\n",
         addr = t.listen_address,
         port = t.grafana.port,
         data = data.display(),
         logs = data.join("log").display(),
         prov = prov.display(),
+        // Dashboards open without login on a loopback lab only; beyond it, admin logs in.
+        anonymous = t.listen_address.is_loopback(),
     )
 }
 
@@ -694,6 +721,21 @@ mod tests {
             ]
         );
         assert_eq!(v["global"]["scrape_timeout"], "2s");
+    }
+
+    #[test]
+    fn render_writer_reads_the_monitoring_series_from_the_receiver() {
+        let v = writer_config(&lab(), Storage::Single, Duration::from_secs(15));
+        assert_eq!(
+            v["remote_read"],
+            json!([{
+                "name": "receiver",
+                "url": "http://127.0.0.1:9091/api/v1/read",
+                "read_recent": true,
+                "filter_external_labels": false,
+                "required_matchers": { "job": "lab" },
+            }])
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod endpoints;
 mod logs;
 mod render;
 mod status;
+mod top;
 mod up;
 mod verify;
 
@@ -38,6 +39,7 @@ mod verify;
 ///   $ labctl status
 ///   $ labctl dashboards check          # every Grafana panel query returns data
 ///   $ labctl compare                   # receiver vs VictoriaMetrics on the same queries
+///   $ labctl top                       # the lab live in the terminal (--once: one frame as text)
 ///   $ labctl down
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +62,7 @@ enum Command {
     Verify(verify::VerifyArgs),
     Dashboards(dashboards::DashboardsArgs),
     Compare(compare::CompareArgs),
+    Top(top::TopArgs),
     Render(render::RenderArgs),
 }
 
@@ -157,6 +160,7 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Dashboards(a) => dashboards::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Top(a) => top::run(a),
         Command::Render(a) => render::run(a),
     };
     match result {

@@ -16,6 +16,7 @@ use super::{parse_duration, parse_pair, LabArgs, Outcome, RunArgs};
 use crate::lab::render::{self, Component, Kind};
 use crate::lab::supervise::{self, alive, Binaries, Event, LabState, Phase, Supervisor};
 use crate::lab::topology::Topology;
+use crate::lab::uis;
 use crate::lab::victoria::Storage;
 
 /// Start the whole lab and keep it running until Ctrl-C.
@@ -150,9 +151,7 @@ fn binaries(pairs: &[(String, String)]) -> anyhow::Result<Binaries> {
 /// Grafana's home, or a note saying why Grafana is skipped.
 fn find_grafana(bins: &Binaries, notes: &mut Vec<String>) -> Option<PathBuf> {
     let Some(g) = bins.find("grafana") else {
-        notes.push(
-            "grafana: not on PATH, skipped (`nix run` supplies it, or install Grafana)".into(),
-        );
+        notes.push("grafana: not on PATH, skipped (how to get it: under `what to open`)".into());
         return None;
     };
     let home = grafana_home(&g);
@@ -247,10 +246,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<Outcome> {
     let t0 = Instant::now();
     sup.start_all(&mut print_event)?;
     println!("lab ready in {:.1}s", t0.elapsed().as_secs_f64());
-    let verify = verify_command(&args);
     print!(
         "{}",
-        summary(&prepared.topology, args.run.storage, &plan, &verify)
+        summary(&prepared.topology, args.run.storage, &plan, &args)
     );
     let _ = std::io::stdout().flush();
     sup.mark_ready()?;
@@ -313,35 +311,33 @@ fn print_event(e: Event) {
     let _ = std::io::stdout().flush();
 }
 
-/// Where to find things once the lab is up.
-pub fn summary(t: &Topology, storage: Storage, plan: &[Component], verify: &str) -> String {
-    let mut s = String::new();
-    if plan.iter().any(|c| c.kind == Kind::Grafana) {
-        s += &format!(
-            "  Grafana               {}  (admin / admin)\n",
-            t.http_url(t.grafana.port, "")
-        );
-    }
+/// Where to find things once the lab is up: the UIs it has (asked, not assumed), the APIs, and
+/// the commands that look at it.
+pub fn summary(t: &Topology, storage: Storage, plan: &[Component], args: &UpArgs) -> String {
+    let grafana = plan.iter().any(|c| c.kind == Kind::Grafana);
+    let mut s = String::from("what to open:\n");
+    s += &uis::lines(&uis::discover(t, storage, grafana));
     s += &format!(
-        "  VictoriaMetrics       {}  (through vmauth; user {} / {})\n",
+        "  VictoriaMetrics API   {}  (Prometheus API through vmauth; user {} / {})\n",
         render::query_url(t, storage),
         t.vmauth.username,
         t.vmauth.password
     );
-    let receiver = t.http_url(t.prometheus.receiver.port, "");
-    s += &format!(
-        "  Prometheus writer     {}\n",
-        t.http_url(t.prometheus.writer.port, "")
-    );
-    s += &format!("  Prometheus receiver   {receiver}\n");
     s += &format!("  mock-exporter         {}\n", render::exporter_url(t));
-    s += &format!("check it end to end:   {verify}\n");
+    s += &format!(
+        "watch it live:         {}\n",
+        lab_command("labctl top", args)
+    );
+    s += &format!(
+        "check it end to end:   {}\n",
+        lab_command("labctl verify --wait 60s", args)
+    );
     s
 }
 
-/// The `labctl verify` command line that matches this `labctl up`.
-fn verify_command(args: &UpArgs) -> String {
-    let mut v = String::from("labctl verify --wait 60s");
+/// A labctl command line that reaches the lab this `labctl up` starts.
+fn lab_command(command: &str, args: &UpArgs) -> String {
+    let mut v = String::from(command);
     if args.lab.lab != Path::new("lab.toml") {
         v += &format!(" --lab {}", args.lab.lab.display());
     }

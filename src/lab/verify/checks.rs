@@ -1,4 +1,4 @@
-//! The six checks, one function each, in [`super::CHECKS`] order, and the helpers they share.
+//! The seven checks, one function each, in [`super::CHECKS`] order, and the helpers they share.
 //!
 //! Each reads the lab through [`Context`] only, so the tests below run it against recorded API
 //! answers, passing and failing, without a lab.
@@ -231,6 +231,42 @@ pub fn stores_agree_on_the_writers_samples(cx: &Context) -> anyhow::Result<Verdi
     Ok(Verdict::pass_if(mismatches.is_empty() && compared > 0, d))
 }
 
+/// What check 7 asks the writer for: a series only the receiver holds (its scrape of the lab's
+/// own components), which the writer can only answer through remote read.
+const RECEIVER_ONLY: &str = "up{job=\"lab\"}";
+
+/// Check 7: A query at the writer sees what only the receiver holds: the receiver's `up` of
+/// each lab component (job `lab`, which the writer never scrapes), through remote read.
+pub fn writer_reads_from_the_receiver(cx: &Context) -> anyhow::Result<Verdict> {
+    let e = cx.endpoints;
+    let params = [
+        ("query", RECEIVER_ONLY.to_string()),
+        ("time", format!("{:.3}", cx.clock.now())),
+    ];
+    let components = |store: &Endpoint| -> anyhow::Result<BTreeSet<String>> {
+        let data = cx.client.query(store, &params)?;
+        Ok(data
+            .vector()
+            .into_iter()
+            .filter_map(|s| s.metric.get("component").cloned())
+            .collect())
+    };
+    let held = components(&e.receiver).context("the receiver")?;
+    let read = components(&e.writer).context("the writer")?;
+    let missing: Vec<&String> = held.difference(&read).collect();
+    let mut d = format!(
+        "{RECEIVER_ONLY} at the writer ({}): {}/{} of the receiver's series, read from {}",
+        e.writer.url,
+        held.len() - missing.len(),
+        held.len(),
+        e.receiver.join("/api/v1/read")
+    );
+    if let Some(m) = missing.first() {
+        d += &format!("; {} missing (e.g. component {m:?})", missing.len());
+    }
+    Ok(Verdict::pass_if(!held.is_empty() && missing.is_empty(), d))
+}
+
 /// `start`, `end` (the last 20 scrape intervals, at least 5 minutes) and `match[]`.
 fn series_params(cx: &Context, selector: String) -> Vec<(&'static str, String)> {
     let window = (cx.endpoints.scrape_interval.as_secs_f64() * 20.0).max(300.0);
@@ -429,6 +465,7 @@ mod tests {
             exporter: Endpoint::new("http://exp:2112/metrics"),
             query: Endpoint::new(VM),
             receiver: Endpoint::new("http://rx"),
+            writer: Endpoint::new("http://wr"),
             writer_cluster: "staging".into(),
             writer_environment: "staging".into(),
             regions: vec![region("r1", "ins-1"), region("r2", "ins-2")],
@@ -793,6 +830,72 @@ mod tests {
         let c = run(6, &lab(Storage::Cluster), check_6_answers("2.5"));
         assert_eq!(c.status, Status::Fail);
         assert!(c.detail.contains("1 differ, e.g. y{}: VictoriaMetrics Some((1699999994.0, \"2\")), receiver Some((1699999994.0, \"2.5\"))"), "{}", c.detail);
+    }
+
+    /// An instant-query answer: `up` of each component, with extra labels.
+    fn up(components: &[&str], extra: serde_json::Value) -> String {
+        let result: Vec<serde_json::Value> = components
+            .iter()
+            .map(|c| {
+                let mut m = json!({"__name__": "up", "job": "lab", "component": c});
+                for (k, v) in extra.as_object().unwrap() {
+                    m[k] = v.clone();
+                }
+                json!({"metric": m, "value": [NOW, "1"]})
+            })
+            .collect();
+        success(json!({"resultType": "vector", "result": result}))
+    }
+
+    fn check_7_answers(at_writer: &[&str]) -> Answers {
+        vec![
+            (
+                vec!["http://rx/api/v1/query", "job=\"lab\""],
+                up(&["vmauth", "prometheus-writer"], json!({})),
+            ),
+            (
+                vec!["http://wr/api/v1/query", "job=\"lab\""],
+                // The receiver's read endpoint adds its external labels.
+                up(at_writer, json!({"cluster": "monitoring-cluster"})),
+            ),
+        ]
+    }
+
+    #[test]
+    fn check_7_passes_when_the_writer_answers_with_the_receivers_series() {
+        let c = run(
+            7,
+            &lab(Storage::Cluster),
+            check_7_answers(&["prometheus-writer", "vmauth"]),
+        );
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (
+                Status::Pass,
+                "up{job=\"lab\"} at the writer (http://wr): 2/2 of the receiver's series, read from http://rx/api/v1/read"
+            )
+        );
+    }
+
+    #[test]
+    fn check_7_fails_when_the_writer_does_not_read_from_the_receiver() {
+        let e = lab(Storage::Cluster);
+        let c = run(7, &e, check_7_answers(&[]));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail
+                .ends_with("0/2 of the receiver's series, read from http://rx/api/v1/read; 2 missing (e.g. component \"prometheus-writer\")"),
+            "{}",
+            c.detail
+        );
+        let c = run(7, &e, check_7_answers(&["vmauth"]));
+        assert_eq!(c.status, Status::Fail);
+        // Nothing at the receiver proves nothing.
+        let answers = vec![
+            (vec!["http://rx/api/v1/query"], up(&[], json!({}))),
+            (vec!["http://wr/api/v1/query"], up(&[], json!({}))),
+        ];
+        assert_eq!(run(7, &e, answers).status, Status::Fail);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! 5. Both vmstorage nodes hold rows; both vmselects served queries through vmauth.
 //! 6. VictoriaMetrics and the receiver return the same value at the same timestamp for sampled
 //!    series of the writer.
+//! 7. The writer answers a query with series only the receiver holds (remote read).
 
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -34,7 +35,7 @@ pub struct CheckDef {
 }
 
 /// Every check, in the order they run.
-pub const CHECKS: [CheckDef; 6] = [
+pub const CHECKS: [CheckDef; 7] = [
     CheckDef {
         id: 1,
         name: "exporter series arrive once per region",
@@ -64,6 +65,11 @@ pub const CHECKS: [CheckDef; 6] = [
         id: 6,
         name: "VictoriaMetrics and the receiver agree on the writer's samples",
         run: checks::stores_agree_on_the_writers_samples,
+    },
+    CheckDef {
+        id: 7,
+        name: "the writer reads what only the receiver holds (remote read)",
+        run: checks::writer_reads_from_the_receiver,
     },
 ];
 
