@@ -58,6 +58,7 @@
 
     checks = forAll linux (pkgs: {
       vm-test = pkgs.testers.runNixOSTest (import ./vm-tests/lab.nix {inherit self;});
+      vm-test-lab-vm = pkgs.testers.runNixOSTest (import ./vm-tests/lab-vm.nix {inherit self;});
       package = pkgs.remote-write-lab;
       nix-lib = pkgs.runCommand "rwlab-nix-lib-tests" {nativeBuildInputs = [pkgs.nix];} ''
         # A private store for evaluation inside the build, as nixpkgs' own lib tests set up.

@@ -12,7 +12,6 @@
   ...
 }: let
   cfg = config.services.rwlab.labVm;
-  loopback = lib.hasPrefix "127." cfg.hostAddress || cfg.hostAddress == "::1";
 in {
   options.services.rwlab.labVm = {
     hostAddress = lib.mkOption {
@@ -33,6 +32,7 @@ in {
   };
 
   config.virtualisation.vmVariant = {
+    imports = [./lab-vm-guest.nix];
     virtualisation = {
       memorySize = 3072;
       cores = 2;
@@ -48,12 +48,5 @@ in {
         })
         cfg.ports;
     };
-    services.getty.autologinUser = "root";
-    # Inside the VM every component listens on 0.0.0.0 (a forward cannot reach the guest's
-    # loopback), but only the host's loopback reaches them: as easy as a native lab, unless
-    # hostAddress is widened.
-    services.rwlab.lab.auth.enable = lib.mkDefault (!loopback);
-    # Dashboards open without login, as in a native lab, while only the host's loopback reaches them.
-    services.rwlab.grafana.anonymousViewer = lib.mkDefault loopback;
   };
 }

@@ -223,7 +223,29 @@ fn vm_test_nodes_evaluate_as_nodes_nix_composes_them() {
 
 #[test]
 fn vm_test_script_compiles_and_names_only_its_nodes() {
-    let t = check("vmTest");
+    script_compiles_and_names_only_its_nodes("vmTest");
+}
+
+/// The lab VM's own test boots what `nix run .#lab-vm` boots: Grafana anonymous (Viewer) there,
+/// while the three-node test, listening beyond loopback with credentials, is never anonymous.
+#[test]
+fn lab_vm_test_boots_the_guest_with_anonymous_grafana() {
+    let t = check("vmTestLabVm");
+    let nodes = t["nodes"].as_object().unwrap();
+    assert_eq!(nodes.keys().collect::<Vec<_>>(), ["lab"]);
+    assert_eq!(nodes["lab"]["vm"]["memorySize"], 3072);
+    assert_eq!(t["anonymousGrafana"]["lab"], true);
+    assert_eq!(check("vmTest")["anonymousGrafana"]["lab"], false);
+    let script = t["testScript"].as_str().unwrap();
+    assert!(
+        script.contains("dashboards open without logging in"),
+        "{script}"
+    );
+    script_compiles_and_names_only_its_nodes("vmTestLabVm");
+}
+
+fn script_compiles_and_names_only_its_nodes(attr: &str) {
+    let t = check(attr);
     let script = t["testScript"].as_str().unwrap();
     let nodes: BTreeSet<&str> = t["nodes"]
         .as_object()
@@ -231,7 +253,7 @@ fn vm_test_script_compiles_and_names_only_its_nodes() {
         .keys()
         .map(String::as_str)
         .collect();
-    let dir = std::env::temp_dir().join(format!("rwlab-testscript-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rwlab-testscript-{attr}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("test_script.py");
     std::fs::write(&file, script).unwrap();

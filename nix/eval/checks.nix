@@ -6,6 +6,12 @@
   nixos = import ./nixos.nix;
   flake = import ./flake.nix {inherit root;};
   system = "x86_64-linux";
+  vmTestOf = t: {
+    nodes = builtins.mapAttrs (_: nixos.build) t.nodes;
+    # Whether each node's Grafana opens dashboards without login.
+    anonymousGrafana = builtins.mapAttrs (_: c: c.services.grafana.enable && (c.services.grafana.settings."auth.anonymous".enabled or false)) t.nodes;
+    inherit (t) testScript;
+  };
   # What a machine of one's own brings: its platform, boot loader and root file system.
   machine = {
     nixpkgs.hostPlatform = system;
@@ -116,13 +122,10 @@ in {
     flake.nixosConfigurations;
   labVmApp = flake.apps.${system}.lab-vm.program;
 
-  # checks.<system>.vm-test: every node, composed as nixos/lib/testing/nodes.nix does, built.
-  vmTest = let
-    t = flake.checks.${system}.vm-test;
-  in {
-    nodes = builtins.mapAttrs (_: nixos.build) t.nodes;
-    inherit (t) testScript;
-  };
+  # checks.<system>.vm-test and vm-test-lab-vm: every node, composed as
+  # nixos/lib/testing/nodes.nix does, built.
+  vmTest = vmTestOf flake.checks.${system}.vm-test;
+  vmTestLabVm = vmTestOf flake.checks.${system}.vm-test-lab-vm;
 
   formatter = let
     f = flake.formatter.${system};
