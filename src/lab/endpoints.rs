@@ -87,6 +87,8 @@ pub struct Endpoints {
     pub query: Endpoint,
     /// The Prometheus receiver.
     pub receiver: Endpoint,
+    /// The Prometheus writer (its own TSDB is the witness of what it scraped).
+    pub writer: Endpoint,
     pub writer_cluster: String,
     pub writer_environment: String,
     pub regions: Vec<RegionExpect>,
@@ -129,6 +131,7 @@ impl Endpoints {
             exporter: Endpoint::new(crate::lab::render::exporter_url(t)),
             query: Endpoint::new(crate::lab::render::query_url(t, storage)).with_auth(Some(auth)),
             receiver: at(t.prometheus.receiver.port),
+            writer: at(t.prometheus.writer.port),
             writer_cluster: t.prometheus.writer.cluster.clone(),
             writer_environment: t.prometheus.writer.environment.clone(),
             regions,

@@ -16,6 +16,7 @@ use crate::lab::supervise::Action;
 use crate::lab::topology::Topology;
 use crate::lab::victoria::Storage;
 
+mod chaos;
 mod compare;
 mod control;
 mod dashboards;
@@ -41,6 +42,7 @@ mod verify;
 ///   $ labctl stop vminsert-1 && labctl start vminsert-1
 ///   $ labctl dashboards check          # every Grafana panel query returns data
 ///   $ labctl compare                   # receiver vs VictoriaMetrics on the same queries
+///   $ labctl chaos run vminsert-down   # a fault under load, counted
 ///   $ labctl down
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +66,7 @@ enum Command {
     Dashboards(dashboards::DashboardsArgs),
     Compare(compare::CompareArgs),
     Render(render::RenderArgs),
+    Chaos(chaos::ChaosArgs),
     /// Stop one component of a running lab; the supervisor does not restart it.
     ///
     /// SIGTERM, then SIGKILL after the lab's stop timeout. `labctl status` shows it as stopped
@@ -198,6 +201,7 @@ pub fn main() -> ExitCode {
         Command::Dashboards(a) => dashboards::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Render(a) => render::run(a),
+        Command::Chaos(a) => chaos::run(a),
         Command::Stop(a) => control::run(Action::Stop, a),
         Command::Start(a) => control::run(Action::Start, a),
         Command::Restart(a) => control::run(Action::Restart, a),

@@ -429,6 +429,7 @@ mod tests {
             exporter: Endpoint::new("http://exp:2112/metrics"),
             query: Endpoint::new(VM),
             receiver: Endpoint::new("http://rx"),
+            writer: Endpoint::new("http://writer"),
             writer_cluster: "staging".into(),
             writer_environment: "staging".into(),
             regions: vec![region("r1", "ins-1"), region("r2", "ins-2")],
