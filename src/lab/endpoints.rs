@@ -87,7 +87,8 @@ pub struct Endpoints {
     pub query: Endpoint,
     /// The Prometheus receiver.
     pub receiver: Endpoint,
-    /// The Prometheus writer (its query API reads from the receiver too).
+    /// The Prometheus writer: its query API (which also reads from the receiver by remote read),
+    /// and its own TSDB, the witness of what it scraped.
     pub writer: Endpoint,
     pub writer_cluster: String,
     pub writer_environment: String,

@@ -4,7 +4,10 @@
 //! - [`topology`]: `lab.toml` read into typed, validated values; every address built there.
 //! - [`victoria`]: VictoriaMetrics' URL layout (insert, select paths per tenant; single, cluster).
 //! - [`render`]: topology → each component's command line and config files (pure, byte-stable).
-//! - [`supervise`]: spawn, readiness, restart, stop; the state file of a running lab.
+//! - [`supervise`]: spawn, readiness, restart, stop; the state file of a running lab and the
+//!   supervisor's inbox of requests.
+//! - [`chaos`]: a fault under load, counted exactly per write path.
+//! - [`control`]: stop, start, pause, kill one component, natively or through systemd.
 //! - [`endpoints`]: where a running lab answers: one HTTP endpoint type with optional basic auth.
 //! - [`query`]: the Prometheus HTTP API client and its typed answers.
 //! - [`verify`]: the numbered end-to-end checks; [`dashboards`] and [`compare`]: the Grafana
@@ -14,8 +17,10 @@
 //! - [`cli`]: `labctl` itself, a file per subcommand. It lives here, not beside the library's
 //!   top, because it is the lab's front end only (the exporter's is `src/bin/mock-exporter.rs`).
 
+pub mod chaos;
 pub mod cli;
 pub mod compare;
+pub mod control;
 pub mod dashboards;
 pub mod endpoints;
 pub mod query;

@@ -217,6 +217,29 @@ impl Client {
         }
     }
 
+    /// `/api/v1/query` with `params`, the whole answer: `isPartial` too. An `error` answer is an
+    /// error.
+    pub fn query_answer(
+        &self,
+        e: &Endpoint,
+        params: &[(&str, String)],
+    ) -> anyhow::Result<ApiResponse<QueryData>> {
+        let path = with_params("/api/v1/query", params);
+        let url = e.join(&path);
+        let body = self.text(e, &path)?;
+        let answer: ApiResponse<QueryData> =
+            serde_json::from_str(&body).with_context(|| format!("{url}: not an API answer"))?;
+        if answer.status != ApiStatus::Success {
+            bail!(
+                "{url}: {}",
+                answer
+                    .error
+                    .unwrap_or_else(|| "error without a message".into())
+            );
+        }
+        Ok(answer)
+    }
+
     /// `/api/v1/query` with `params` (`query`, `time`, …).
     pub fn query(&self, e: &Endpoint, params: &[(&str, String)]) -> anyhow::Result<QueryData> {
         self.api(e, "/api/v1/query", params)

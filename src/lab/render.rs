@@ -457,6 +457,7 @@ fn vminsert(t: &Topology, i: &Named) -> Component {
     let args = vec![
         arg("-httpListenAddr", t.listen(i.port)),
         arg("-storageNode", storage_nodes(t, |s| s.vminsert_port)),
+        arg("-replicationFactor", t.replication_factor),
     ];
     Component::new(t, Kind::Vminsert, &i.name, i.port, args)
 }
@@ -466,6 +467,8 @@ fn vmselect(t: &Topology, o: &Options, s: &Named) -> Component {
         arg("-httpListenAddr", t.listen(s.port)),
         arg("-storageNode", storage_nodes(t, |s| s.vmselect_port)),
         arg("-cacheDataPath", o.data(&s.name).display()),
+        // Answers stay complete with up to replication_factor - 1 vmstorage nodes down.
+        arg("-replicationFactor", t.replication_factor),
         // Fresh samples are visible at once (the default hides the last 30 s).
         arg("-search.latencyOffset", "1s"),
     ];

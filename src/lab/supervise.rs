@@ -9,6 +9,12 @@
 //! lets `labctl status` and `labctl down` find a detached lab, and `labctl up --detach` learn
 //! when it is ready ([`Phase`]).
 //!
+//! The supervisor is the only owner of the processes. Other labctl calls (`labctl stop NAME`,
+//! `pause`, …, and `labctl chaos`) put a [`Request`] in its inbox, `STATE/requests/ID.json`; its
+//! loop does it ([`Supervisor::serve_requests`]), records the component's [`Status`] (running,
+//! stopped, paused) in the state file and answers in `ID.reply`. A component stopped or paused
+//! on purpose is not restarted.
+//!
 //! This module knows how to run processes, not what the lab is: the [`crate::lab::render::Component`]
 //! list says what to run.
 
@@ -74,6 +80,114 @@ pub struct ComponentState {
     pub restarts: u32,
     pub log: PathBuf,
     pub command: Vec<String>,
+    /// Running, or stopped or paused on purpose (`labctl stop`, `labctl pause`).
+    #[serde(default)]
+    pub status: Status,
+}
+
+/// Whether a component runs, or was stopped or paused on purpose; the supervisor restarts only
+/// a running component that died.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Running,
+    /// Stopped (or killed) on request: not restarted until started again.
+    Stopped,
+    /// Sent SIGSTOP on request: alive but hung until resumed.
+    Paused,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+            Status::Paused => "paused",
+        }
+    }
+}
+
+/// What a request asks the supervisor to do to one component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// SIGTERM, then SIGKILL after the stop timeout; not restarted.
+    Stop,
+    /// Start a stopped component (it is ready once the state says so).
+    Start,
+    /// Stop, then start.
+    Restart,
+    /// SIGSTOP: alive but hung.
+    Pause,
+    /// SIGCONT after a pause.
+    Resume,
+    /// SIGKILL at once (no shutdown, no flush); not restarted.
+    Kill,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Stop => "stop",
+            Action::Start => "start",
+            Action::Restart => "restart",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+            Action::Kill => "kill",
+        }
+    }
+
+    /// The status a component has once the action is done.
+    pub fn outcome(self) -> Status {
+        match self {
+            Action::Stop | Action::Kill => Status::Stopped,
+            Action::Pause => Status::Paused,
+            Action::Start | Action::Restart | Action::Resume => Status::Running,
+        }
+    }
+}
+
+/// A request in the supervisor's inbox, `STATE/requests/ID.json`: the background (or
+/// foreground) `labctl up` is the only owner of the lab's processes, so other labctl calls ask
+/// it instead of signalling processes themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub component: String,
+    pub action: Action,
+}
+
+/// The supervisor's answer to a request, `STATE/requests/ID.reply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// The supervisor's inbox folder.
+pub fn inbox(state_dir: &Path) -> PathBuf {
+    state_dir.join("requests")
+}
+
+/// Writes `value` as JSON to `path` through a temporary file, so readers never see half of it.
+fn write_atomic(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, serde_json::to_vec_pretty(value)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Puts a request in the inbox and returns the path its reply will have.
+pub fn send_request(state_dir: &Path, request: &Request) -> anyhow::Result<PathBuf> {
+    let dir = inbox(state_dir);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let id = format!("{nanos:024}-{}", std::process::id());
+    write_atomic(&dir.join(format!("{id}.json")), request)?;
+    Ok(dir.join(format!("{id}.reply")))
 }
 
 /// Where a lab is in its life, as the state file says.
@@ -116,13 +230,28 @@ impl LabState {
     }
 
     fn save(&self, state_dir: &Path) -> anyhow::Result<()> {
-        let p = LabState::path(state_dir);
-        let tmp = p.with_extension("json.tmp");
-        fs::write(&tmp, serde_json::to_vec_pretty(self)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &p).with_context(|| format!("writing {}", p.display()))?;
-        Ok(())
+        write_atomic(&LabState::path(state_dir), self)
     }
+
+    /// The component called `name`; an error lists the known names.
+    pub fn component(&self, name: &str) -> anyhow::Result<&ComponentState> {
+        self.components
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| unknown_component(name, self.components.iter().map(|c| &c.name)))
+    }
+}
+
+/// The error for a component name nobody knows, listing the known ones.
+pub fn unknown_component<S: AsRef<str>>(
+    name: &str,
+    known: impl IntoIterator<Item = S>,
+) -> anyhow::Error {
+    let known: Vec<String> = known.into_iter().map(|s| s.as_ref().to_string()).collect();
+    anyhow::anyhow!(
+        "no component named {name:?} in this lab (known: {})",
+        known.join(", ")
+    )
 }
 
 /// Whether a process is alive (and not a zombie).
@@ -227,6 +356,7 @@ struct Running {
     last_start: Instant,
     /// When a component that died is due to start again.
     restart_at: Option<Instant>,
+    status: Status,
 }
 
 impl Running {
@@ -305,6 +435,9 @@ impl Running {
         progress: &mut dyn FnMut(Event),
     ) -> anyhow::Result<bool> {
         let name = &self.component.name;
+        if self.status == Status::Stopped {
+            return Ok(false);
+        }
         if let Some(at) = self.restart_at {
             if Instant::now() < at {
                 return Ok(false);
@@ -322,12 +455,16 @@ impl Running {
             return Ok(false);
         };
         let Some(status) = child.try_wait()? else {
-            let became_ready = !self.ready && prober.ready(&self.component.ready_url());
+            // A paused process cannot answer: asking would only wait for the probe's timeout.
+            let probe = !self.ready && self.status == Status::Running;
+            let became_ready = probe && prober.ready(&self.component.ready_url());
             self.ready |= became_ready;
             return Ok(became_ready);
         };
         self.child = None;
         self.ready = false;
+        // Killed while paused by someone else: it died, and is restarted like any other.
+        self.status = Status::Running;
         let tail = tail(&self.log, 15);
         progress(Event::Died {
             name,
@@ -364,7 +501,74 @@ impl Running {
             command: std::iter::once(self.program.display().to_string())
                 .chain(self.component.args.iter().cloned())
                 .collect(),
+            status: self.status,
         }
+    }
+
+    /// Does `action` now; returns what was done, for the reply.
+    fn act(&mut self, action: Action, stop_timeout: Duration) -> anyhow::Result<String> {
+        let name = self.component.name.clone();
+        let pid = self.child.as_ref().map(Child::id);
+        match (action, pid, self.status) {
+            (Action::Stop | Action::Kill, None, _) => {
+                self.restart_at = None;
+                self.status = Status::Stopped;
+                Ok(format!("{name} was not running; it stays stopped"))
+            }
+            (Action::Stop, Some(pid), _) => {
+                stop_groups(&[pid], stop_timeout);
+                self.reap(Status::Stopped);
+                Ok(format!("stopped {name} (pid {pid})"))
+            }
+            (Action::Kill, Some(pid), _) => {
+                let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                self.reap(Status::Stopped);
+                Ok(format!("killed {name} (pid {pid}) with SIGKILL"))
+            }
+            (Action::Start, Some(pid), status) => bail!(
+                "{name} is already {} (pid {pid}){}",
+                status.as_str(),
+                if status == Status::Paused {
+                    ": `labctl resume` it"
+                } else {
+                    ""
+                }
+            ),
+            (Action::Start, None, _) => {
+                self.restart_at = None;
+                self.spawn()?;
+                self.status = Status::Running;
+                Ok(format!("started {name}"))
+            }
+            (Action::Restart, _, _) => {
+                let stopped = self.act(Action::Stop, stop_timeout)?;
+                let started = self.act(Action::Start, stop_timeout)?;
+                Ok(format!("{stopped}; {started}"))
+            }
+            (Action::Pause | Action::Resume, None, _) => bail!("{name} is not running"),
+            (Action::Pause, Some(pid), _) => {
+                killpg(Pid::from_raw(pid as i32), Signal::SIGSTOP)
+                    .with_context(|| format!("pausing {name} (pid {pid})"))?;
+                self.status = Status::Paused;
+                Ok(format!("paused {name} (pid {pid}, SIGSTOP)"))
+            }
+            (Action::Resume, Some(pid), _) => {
+                killpg(Pid::from_raw(pid as i32), Signal::SIGCONT)
+                    .with_context(|| format!("resuming {name} (pid {pid})"))?;
+                self.status = Status::Running;
+                Ok(format!("resumed {name} (pid {pid}, SIGCONT)"))
+            }
+        }
+    }
+
+    /// Waits for the stopped child and records `status`; no restart is scheduled.
+    fn reap(&mut self, status: Status) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+        self.ready = false;
+        self.restart_at = None;
+        self.status = status;
     }
 }
 
@@ -409,6 +613,8 @@ impl Supervisor {
     ) -> anyhow::Result<Supervisor> {
         fs::create_dir_all(state_dir.join("logs"))
             .with_context(|| format!("creating {}", state_dir.join("logs").display()))?;
+        // Requests left by an earlier lab are not for this one.
+        let _ = fs::remove_dir_all(inbox(state_dir));
         let running = components
             .into_iter()
             .map(|(component, program)| Running {
@@ -422,6 +628,7 @@ impl Supervisor {
                 restarts: 0,
                 last_start: Instant::now(),
                 restart_at: None,
+                status: Status::Running,
             })
             .collect();
         Ok(Supervisor {
@@ -484,6 +691,58 @@ impl Supervisor {
         Ok(changed)
     }
 
+    /// Does every request waiting in the inbox, oldest first, and answers each. Returns the
+    /// replies, for the supervisor's log.
+    pub fn serve_requests(&mut self) -> anyhow::Result<Vec<Reply>> {
+        let dir = inbox(&self.state_dir);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut requests: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        requests.sort();
+        let mut replies = Vec::new();
+        for path in &requests {
+            let reply = match fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))
+                .and_then(|t| serde_json::from_str::<Request>(&t).map_err(Into::into))
+                .and_then(|r| self.apply(&r))
+            {
+                Ok(message) => Reply { ok: true, message },
+                Err(e) => Reply {
+                    ok: false,
+                    message: format!("{e:#}"),
+                },
+            };
+            self.save()?;
+            write_atomic(&path.with_extension("reply"), &reply)?;
+            let _ = fs::remove_file(path);
+            replies.push(reply);
+        }
+        Ok(replies)
+    }
+
+    /// Does one request to one component.
+    pub fn apply(&mut self, request: &Request) -> anyhow::Result<String> {
+        let timeout = self.stop_timeout;
+        let Some(r) = self
+            .running
+            .iter_mut()
+            .find(|r| r.component.name == request.component)
+        else {
+            let known: Vec<&str> = self
+                .running
+                .iter()
+                .map(|r| r.component.name.as_str())
+                .collect();
+            return Err(unknown_component(&request.component, known));
+        };
+        r.act(request.action, timeout)
+    }
+
     fn save(&self) -> anyhow::Result<()> {
         LabState {
             supervisor_pid: std::process::id(),
@@ -514,6 +773,7 @@ impl Supervisor {
             r.restart_at = None;
         }
         let _ = fs::remove_file(LabState::path(&self.state_dir));
+        let _ = fs::remove_dir_all(inbox(&self.state_dir));
     }
 }
 
@@ -533,9 +793,11 @@ pub fn stop_in_order(pids: &[u32], timeout: Duration) {
 }
 
 /// SIGTERM to each process group, wait until all are gone or `timeout` passes, then SIGKILL.
+/// SIGCONT follows the SIGTERM, so a paused group hears it too.
 pub fn stop_groups(pids: &[u32], timeout: Duration) {
     for &pid in pids {
         let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGCONT);
     }
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline && pids.iter().any(|&p| group_alive(p)) {
@@ -587,6 +849,106 @@ mod tests {
         child.wait().unwrap();
         assert!(!alive(pid));
         assert!(!group_alive(pid));
+    }
+
+    fn sleeper(dir: &Path) -> Supervisor {
+        let component = Component {
+            name: "sleeper".into(),
+            kind: Kind::MockExporter,
+            args: vec!["1000".into()],
+            files: Vec::new(),
+            http: "127.0.0.1:9".parse().unwrap(),
+            listens: Vec::new(),
+        };
+        let mut sup = Supervisor::new(
+            dir,
+            vec![(component, "/bin/sleep".into())],
+            Storage::Single,
+            Vec::new(),
+        )
+        .unwrap();
+        sup.stop_timeout = Duration::from_secs(2);
+        sup.running[0].spawn().unwrap();
+        sup
+    }
+
+    fn ask(sup: &mut Supervisor, action: Action) -> Reply {
+        let dir = sup.state_dir.clone();
+        let request = Request {
+            component: "sleeper".into(),
+            action,
+        };
+        let reply = send_request(&dir, &request).unwrap();
+        assert_eq!(sup.serve_requests().unwrap().len(), 1);
+        let r: Reply = serde_json::from_str(&fs::read_to_string(&reply).unwrap()).unwrap();
+        assert_eq!(
+            LabState::load(&dir).unwrap().components[0].status,
+            sup.running[0].status
+        );
+        r
+    }
+
+    #[test]
+    fn serve_requests_stops_without_restarting_and_starts_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sup = sleeper(dir.path());
+        let pid = sup.running[0].child.as_ref().unwrap().id();
+        let r = ask(&mut sup, Action::Stop);
+        assert!(r.ok && r.message.starts_with("stopped sleeper"), "{r:?}");
+        assert!(!alive(pid));
+        assert_eq!(sup.running[0].status, Status::Stopped);
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(!sup.watch(&mut |_| {}).unwrap());
+        assert!(sup.running[0].child.is_none() && sup.running[0].restart_at.is_none());
+        let r = ask(&mut sup, Action::Start);
+        assert!(r.ok, "{r:?}");
+        assert_eq!(sup.running[0].status, Status::Running);
+        assert_eq!(
+            sup.running[0].restarts, 0,
+            "a start on request is not a restart"
+        );
+        let r = ask(&mut sup, Action::Start);
+        assert!(!r.ok && r.message.contains("already running"), "{r:?}");
+        sup.stop_all();
+    }
+
+    #[test]
+    fn serve_requests_pauses_resumes_and_kills() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sup = sleeper(dir.path());
+        let pid = sup.running[0].child.as_ref().unwrap().id();
+        assert!(ask(&mut sup, Action::Pause).ok);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(proc_stat(pid).unwrap().0, "T", "SIGSTOP leaves it stopped");
+        assert!(
+            !sup.watch(&mut |_| {}).unwrap(),
+            "a paused process is not dead"
+        );
+        assert!(ask(&mut sup, Action::Resume).ok);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(proc_stat(pid).unwrap().0, "S");
+        let r = ask(&mut sup, Action::Kill);
+        assert!(r.ok && r.message.contains("SIGKILL"), "{r:?}");
+        assert!(!alive(pid));
+        assert_eq!(sup.running[0].status, Status::Stopped);
+        let r = ask(&mut sup, Action::Pause);
+        assert_eq!(r.message, "sleeper is not running");
+    }
+
+    #[test]
+    fn apply_refuses_an_unknown_name_listing_the_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sup = sleeper(dir.path());
+        let e = sup
+            .apply(&Request {
+                component: "vminsert-9".into(),
+                action: Action::Stop,
+            })
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no component named \"vminsert-9\" in this lab (known: sleeper)"
+        );
     }
 
     #[test]

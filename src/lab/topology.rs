@@ -42,6 +42,10 @@ pub enum TopologyError {
     Invalid { field: String, message: String },
 }
 
+fn one() -> u32 {
+    1
+}
+
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> TopologyError {
     TopologyError::Invalid {
         field: field.into(),
@@ -61,6 +65,10 @@ pub struct Topology {
     pub tenant: u32,
     /// Passed as is to VictoriaMetrics and Prometheus (`1d`, `2w`).
     pub retention_period: String,
+    /// Copies of each sample on distinct vmstorage nodes: vminsert and vmselect
+    /// `-replicationFactor` (cluster only; 1 when absent).
+    #[serde(default = "one")]
+    pub replication_factor: u32,
     pub exporter: Exporter,
     pub vmauth: Vmauth,
     pub single: Single,
@@ -201,6 +209,16 @@ impl Topology {
             if n == 0 {
                 return Err(invalid(kind, format!("at least one [[{kind}]] is needed")));
             }
+        }
+        let rf = self.replication_factor;
+        if rf == 0 || rf as usize > self.vmstorage.len() {
+            return Err(invalid(
+                "replication_factor",
+                format!(
+                    "{rf} must be between 1 and the number of vmstorage nodes ({})",
+                    self.vmstorage.len()
+                ),
+            ));
         }
         self.validate_names()?;
         self.validate_routes()?;

@@ -12,10 +12,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::lab::supervise::Action;
 use crate::lab::topology::Topology;
 use crate::lab::victoria::Storage;
 
+mod chaos;
 mod compare;
+mod control;
 mod dashboards;
 mod down;
 mod endpoints;
@@ -37,9 +40,11 @@ mod verify;
 ///   $ labctl up --storage single       # one victoria-metrics node instead of the cluster
 ///   $ labctl up --detach && labctl verify --wait 60s
 ///   $ labctl status
+///   $ labctl stop vminsert-1 && labctl start vminsert-1
 ///   $ labctl dashboards check          # every Grafana panel query returns data
 ///   $ labctl compare                   # receiver vs VictoriaMetrics on the same queries
 ///   $ labctl top                       # the lab live in the terminal (--once: one frame as text)
+///   $ labctl chaos run vminsert-down   # a fault under load, counted
 ///   $ labctl down
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +69,44 @@ enum Command {
     Compare(compare::CompareArgs),
     Top(top::TopArgs),
     Render(render::RenderArgs),
+    Chaos(chaos::ChaosArgs),
+    /// Stop one component of a running lab; the supervisor does not restart it.
+    ///
+    /// SIGTERM, then SIGKILL after the lab's stop timeout. `labctl status` shows it as stopped
+    /// until `labctl start NAME`. Unknown names exit 2, listing the known ones.
+    ///
+    ///   $ labctl stop vminsert-1
+    ///   $ labctl stop vminsert-1 --control systemd   # systemctl stop rwlab-vminsert-1
+    #[command(verbatim_doc_comment)]
+    Stop(control::ComponentArgs),
+    /// Start a stopped component again; returns once it is ready.
+    ///
+    ///   $ labctl start vminsert-1
+    #[command(verbatim_doc_comment)]
+    Start(control::ComponentArgs),
+    /// Stop a component, then start it; returns once it is ready.
+    ///
+    ///   $ labctl restart prometheus-receiver
+    #[command(verbatim_doc_comment)]
+    Restart(control::ComponentArgs),
+    /// Hang a component (SIGSTOP): alive, holding its ports, answering nothing.
+    ///
+    /// The supervisor leaves it paused; `labctl status` shows it as paused until
+    /// `labctl resume NAME` (SIGCONT).
+    ///
+    ///   $ labctl pause vmagent-eu-west-1 && sleep 20 && labctl resume vmagent-eu-west-1
+    #[command(verbatim_doc_comment)]
+    Pause(control::ComponentArgs),
+    /// Resume a paused component (SIGCONT).
+    ///
+    ///   $ labctl resume vmagent-eu-west-1
+    #[command(verbatim_doc_comment)]
+    Resume(control::ComponentArgs),
+    /// Kill a component at once (SIGKILL: no shutdown, nothing flushed); it stays stopped.
+    ///
+    ///   $ labctl kill vmagent-us-east-1 && labctl start vmagent-us-east-1
+    #[command(verbatim_doc_comment)]
+    Kill(control::ComponentArgs),
 }
 
 /// Where the lab is described and kept.
@@ -162,6 +205,13 @@ pub fn main() -> ExitCode {
         Command::Compare(a) => compare::run(a),
         Command::Top(a) => top::run(a),
         Command::Render(a) => render::run(a),
+        Command::Chaos(a) => chaos::run(a),
+        Command::Stop(a) => control::run(Action::Stop, a),
+        Command::Start(a) => control::run(Action::Start, a),
+        Command::Restart(a) => control::run(Action::Restart, a),
+        Command::Pause(a) => control::run(Action::Pause, a),
+        Command::Resume(a) => control::run(Action::Resume, a),
+        Command::Kill(a) => control::run(Action::Kill, a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -4,12 +4,13 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{LabArgs, Outcome};
-use crate::lab::supervise::{alive, LabState, Prober};
+use crate::lab::supervise::{alive, LabState, Prober, Status};
 
-/// Show each component of the running lab: pid, port, ready, restarts.
+/// Show each component of the running lab: pid, port, status, ready, restarts.
 ///
-/// Readiness is probed now, not read from the last record. Exit code 1 when a component is
-/// down or not ready.
+/// Readiness is probed now, not read from the last record. STATUS is `running`, or `stopped` /
+/// `paused` on purpose (`labctl stop`, `labctl pause`): the supervisor leaves those alone. Exit
+/// code 1 when a component is down, stopped, paused or not ready.
 ///
 ///   $ labctl status
 ///   $ labctl status --json | jq '.components[] | select(.ready | not)'
@@ -29,6 +30,7 @@ struct Row {
     name: String,
     pid: Option<u32>,
     running: bool,
+    status: Status,
     port: u16,
     ready: bool,
     restarts: u32,
@@ -44,12 +46,15 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
         .iter()
         .map(|c| {
             let running = c.pid.is_some_and(alive);
+            // A paused process answers nothing: probing it would only wait for the timeout.
+            let probe = running && c.status == Status::Running;
             Row {
                 name: c.name.clone(),
                 pid: c.pid,
                 running,
+                status: c.status,
                 port: c.port,
-                ready: running && prober.ready(&c.ready_url),
+                ready: probe && prober.ready(&c.ready_url),
                 restarts: c.restarts,
                 log: c.log.display().to_string(),
             }
@@ -75,8 +80,8 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
             state.storage.as_str()
         );
         println!(
-            "{:<24} {:>8} {:>6} {:<6} {:>8}",
-            "COMPONENT", "PID", "PORT", "READY", "RESTARTS"
+            "{:<24} {:>8} {:>6} {:<8} {:<6} {:>8}",
+            "COMPONENT", "PID", "PORT", "STATUS", "READY", "RESTARTS"
         );
         for r in &rows {
             let pid = r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
@@ -88,8 +93,13 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
                 "no"
             };
             println!(
-                "{:<24} {:>8} {:>6} {:<6} {:>8}",
-                r.name, pid, r.port, ready, r.restarts
+                "{:<24} {:>8} {:>6} {:<8} {:<6} {:>8}",
+                r.name,
+                pid,
+                r.port,
+                r.status.as_str(),
+                ready,
+                r.restarts
             );
         }
         for n in &state.notes {

@@ -253,6 +253,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<Outcome> {
     let _ = std::io::stdout().flush();
     sup.mark_ready()?;
     while !stop.load(Ordering::Relaxed) {
+        for reply in sup.serve_requests()? {
+            let mark = if reply.ok { "" } else { "refused: " };
+            println!("labctl: {mark}{}", reply.message);
+        }
         sup.watch(&mut print_event)?;
         std::thread::sleep(Duration::from_millis(300));
     }
