@@ -211,11 +211,13 @@ in {
       vminsert = lib.mkIf cluster (instances t.vminsert (i: {
         inherit (i) port;
         storageNodes = splitNodes "vminsert_port";
+        replicationFactor = t.replication_factor or 1;
       }));
 
       vmselect = lib.mkIf cluster (instances t.vmselect (s: {
         inherit (s) port;
         storageNodes = splitNodes "vmselect_port";
+        replicationFactor = t.replication_factor or 1;
       }));
 
       vmauth = lib.mkIf (has "vmauth") {

@@ -95,6 +95,14 @@
         };
         storageNodes = storageNodesOption "8401";
         latencyOffset = latencyOffsetOption;
+        replicationFactor = mkOption {
+          type = types.ints.positive;
+          default = 1;
+          description = ''
+            -replicationFactor the vminserts write with: answers count as complete while fewer
+            than this many vmstorage nodes are down (no `isPartial`).
+          '';
+        };
       };
   };
 
@@ -186,6 +194,7 @@
         "-storageNode=${lib.concatStringsSep "," i.storageNodes}"
         "-cacheDataPath=/var/lib/rwlab/${name}"
         "-search.latencyOffset=${i.latencyOffset}"
+        "-replicationFactor=${toString i.replicationFactor}"
       ];
     };
 

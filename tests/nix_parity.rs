@@ -105,3 +105,47 @@ fn nix_storage_nodes_match_the_rust_command_lines() {
     };
     assert_eq!(n, json!([arg("vminsert-1"), arg("vmselect-1")]));
 }
+
+/// `replication_factor` of lab.toml reaches vminsert's and vmselect's `-replicationFactor` the
+/// same way in labctl's rendering and in the NixOS units (their command lines, not configs).
+#[test]
+fn replication_factor_reaches_vminsert_and_vmselect_in_both() {
+    let text = std::fs::read_to_string(format!("{ROOT}/lab.toml"))
+        .unwrap()
+        .replace("replication_factor = 1 ", "replication_factor = 2 ");
+    let t = Topology::parse(&text).unwrap();
+    assert_eq!(t.replication_factor, 2);
+    let o = render::Options {
+        storage: Storage::Cluster,
+        scrape_interval: Duration::from_secs(15),
+        state_dir: "/tmp/rwlab-parity".into(),
+        vmauth_unauthorized_user: true,
+        grafana_home: None,
+        dashboards_dir: "/tmp/rwlab-parity/dashboards".into(),
+    };
+    let flag = |args: &[String]| -> Vec<String> {
+        args.iter()
+            .filter(|a| a.starts_with("-replicationFactor="))
+            .cloned()
+            .collect()
+    };
+    let rust: Vec<(String, Vec<String>)> = render::plan(&t, &o)
+        .into_iter()
+        .filter(|c| c.name.starts_with("vminsert") || c.name.starts_with("vmselect"))
+        .map(|c| (c.name.clone(), flag(&c.args)))
+        .collect();
+    assert_eq!(rust.len(), 4, "{rust:?}");
+    let units = nix_eval("(import ./nix/eval/checks.nix {}).replicated");
+    for (name, flags) in &rust {
+        assert_eq!(
+            flags,
+            &["-replicationFactor=2".to_string()],
+            "labctl's {name}"
+        );
+        let exec = units[format!("rwlab-{name}")].as_str().unwrap();
+        assert!(
+            exec.contains("\"-replicationFactor=2\""),
+            "the NixOS unit rwlab-{name}: {exec}"
+        );
+    }
+}

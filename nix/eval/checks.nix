@@ -102,7 +102,29 @@
     grafanaAnonymous = c.services.grafana.settings."auth.anonymous".enabled;
     grafanaDatasourcePassword = (builtins.head c.services.grafana.provision.datasources.settings.datasources).secureJsonData.basicAuthPassword;
   };
+  # The lab with lab.toml's replication_factor set to 2: the flags its vminserts and vmselects get.
+  replicated = let
+    lab = import (root + "/nix/lib.nix");
+    c =
+      (nixos.system {
+        modules = [
+          flake.nixosModules.lab
+          (removeAttrs machine ["nixpkgs"])
+          {
+            services.rwlab.lab = {
+              enable = true;
+              topology = lab.defaultLab // {replication_factor = 2;};
+            };
+          }
+        ];
+        readOnlyPkgs = import ./pkgs.nix {inherit system;};
+      })
+      .config;
+  in
+    builtins.mapAttrs (_: u: u.serviceConfig.ExecStart)
+    (nixos.lib.filterAttrs (n: _: nixos.lib.hasPrefix "rwlab-vminsert" n || nixos.lib.hasPrefix "rwlab-vmselect" n) c.systemd.services);
 in {
+  inherit replicated;
   # The lab listening beyond loopback (credentials required) and on loopback (as easy as labctl).
   labRemote = probed "0.0.0.0";
   labLoopback = probed "127.0.0.1";
