@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::lab::endpoints::Endpoint;
 use crate::lab::query::Client;
+use crate::lab::victoria::Storage;
 
 /// A dashboard file and its JSON.
 #[derive(Debug, Clone)]
@@ -44,7 +45,13 @@ pub struct Target {
     pub expr: String,
     /// A table or stat target evaluated at one instant rather than over a range.
     pub instant: bool,
+    /// The panel shows what only the cluster has (vminsert, vmselect): its description ends
+    /// with [`CLUSTER_ONLY`], so a single-node lab skips it instead of failing it.
+    pub cluster_only: bool,
 }
+
+/// How a panel description marks a panel that only the cluster can fill.
+pub const CLUSTER_ONLY: &str = "(cluster only)";
 
 /// Reads every `*.json` of a folder, sorted by name.
 pub fn load(dir: &Path) -> anyhow::Result<Vec<Dashboard>> {
@@ -103,6 +110,9 @@ pub fn targets(d: &Dashboard) -> Vec<Target> {
                 expr: expr.to_string(),
                 instant: t["instant"].as_bool().unwrap_or(false)
                     && !t["range"].as_bool().unwrap_or(false),
+                cluster_only: p["description"]
+                    .as_str()
+                    .is_some_and(|d| d.trim_end().ends_with(CLUSTER_ONLY)),
             });
         }
     }
@@ -231,11 +241,13 @@ pub struct Outcome {
     pub query: String,
     pub series: usize,
     pub error: Option<String>,
+    /// Not run: a cluster-only panel on a single-node lab.
+    pub skipped: bool,
 }
 
 impl Outcome {
     pub fn ok(&self) -> bool {
-        self.error.is_none() && self.series > 0
+        self.skipped || (self.error.is_none() && self.series > 0)
     }
 }
 
@@ -244,11 +256,23 @@ pub fn check(
     dashboards: &[Dashboard],
     datasources: &BTreeMap<String, Endpoint>,
     regions: &[Vars],
+    storage: Storage,
 ) -> Vec<Outcome> {
     let client = Client::new();
     let mut out = Vec::new();
     for d in dashboards {
         for t in targets(d) {
+            if t.cluster_only && storage == Storage::Single {
+                out.push(Outcome {
+                    query: t.expr.clone(),
+                    target: t,
+                    region: String::new(),
+                    series: 0,
+                    error: None,
+                    skipped: true,
+                });
+                continue;
+            }
             let passes: Vec<&Vars> = if uses_region_vars(&t.expr) {
                 regions.iter().collect()
             } else {
@@ -275,6 +299,7 @@ pub fn check(
                     query,
                     series,
                     error,
+                    skipped: false,
                 });
             }
         }
@@ -359,6 +384,30 @@ mod tests {
             (t[1].datasource.as_str(), t[1].instant),
             ("prometheus-receiver", true)
         );
+    }
+
+    #[test]
+    fn check_skips_cluster_only_panels_on_a_single_node_lab() {
+        let d = dash(json!({"uid": "u", "title": "t", "panels": [
+            {"type": "timeseries", "title": "Rerouted", "description": "Rows rerouted (cluster only)",
+             "datasource": {"uid": "victoriametrics"}, "targets": [{"refId": "A", "expr": "vm_rpc_x"}]},
+            {"type": "timeseries", "title": "Rows", "description": "Rows, cluster or not",
+             "datasource": {"uid": "victoriametrics"}, "targets": [{"refId": "A", "expr": "vm_rows"}]}
+        ]}));
+        let t = targets(&d);
+        assert_eq!((t[0].cluster_only, t[1].cluster_only), (true, false));
+        // No datasource is reachable: the one query that runs fails, the skipped one does not.
+        let v = Vars {
+            region: "r".into(),
+            cluster: "c".into(),
+            environment: "e".into(),
+            rate_interval: Duration::from_secs(60),
+            interval: Duration::from_secs(15),
+        };
+        let out = check(&[d], &BTreeMap::new(), &[v], Storage::Single);
+        assert_eq!(out.len(), 2);
+        assert!(out[0].skipped && out[0].ok());
+        assert!(!out[1].skipped && !out[1].ok());
     }
 
     #[test]
