@@ -267,6 +267,7 @@ in {
               settings = rwlab.receiverConfig {
                 inherit lab hostOf storage;
                 interval = cfg.scrapeInterval;
+                rules = "${../rules}/*.yml";
               };
             });
         };

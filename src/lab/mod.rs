@@ -7,11 +7,14 @@
 //! - [`supervise`]: spawn, readiness, restart, stop; the state file of a running lab.
 //! - [`endpoints`]: where a running lab answers: one HTTP endpoint type with optional basic auth.
 //! - [`query`]: the Prometheus HTTP API client and its typed answers.
+//! - [`alerts`]: the alerting APIs: rules each evaluator loaded, alerts each holds, what
+//!   Alertmanager received.
 //! - [`verify`]: the numbered end-to-end checks; [`dashboards`] and [`compare`]: the Grafana
 //!   panels and the two stores, against a live lab.
 //! - [`cli`]: `labctl` itself, a file per subcommand. It lives here, not beside the library's
 //!   top, because it is the lab's front end only (the exporter's is `src/bin/mock-exporter.rs`).
 
+pub mod alerts;
 pub mod cli;
 pub mod compare;
 pub mod dashboards;

@@ -13,6 +13,8 @@
 //! 5. Both vmstorage nodes hold rows; both vmselects served queries through vmauth.
 //! 6. VictoriaMetrics and the receiver return the same value at the same timestamp for sampled
 //!    series of the writer.
+//! 7. vmalert and the Prometheus receiver loaded the same rules without errors, and
+//!    Alertmanager holds the always-firing Watchdog alert from each.
 
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -34,7 +36,7 @@ pub struct CheckDef {
 }
 
 /// Every check, in the order they run.
-pub const CHECKS: [CheckDef; 6] = [
+pub const CHECKS: [CheckDef; 7] = [
     CheckDef {
         id: 1,
         name: "exporter series arrive once per region",
@@ -64,6 +66,11 @@ pub const CHECKS: [CheckDef; 6] = [
         id: 6,
         name: "VictoriaMetrics and the receiver agree on the writer's samples",
         run: checks::stores_agree_on_the_writers_samples,
+    },
+    CheckDef {
+        id: 7,
+        name: "rules load on both evaluators; Watchdog reaches Alertmanager from both",
+        run: checks::rules_load_and_watchdog_reaches_alertmanager,
     },
 ];
 
