@@ -653,7 +653,7 @@ fn verify_against_nothing_fails_fast_with_exit_1() {
     let out = labctl(&["verify", "--storage", "single", "--port-offset", "50001"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("0 passed, 5 failed, 1 skipped"),
+        text(&out).contains("0 passed, 6 failed, 1 skipped"),
         "{}",
         text(&out)
     );

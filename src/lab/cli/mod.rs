@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::lab::topology::Topology;
 use crate::lab::victoria::Storage;
 
+mod alerts;
 mod compare;
 mod dashboards;
 mod down;
@@ -38,6 +39,7 @@ mod verify;
 ///   $ labctl status
 ///   $ labctl dashboards check          # every Grafana panel query returns data
 ///   $ labctl compare                   # receiver vs VictoriaMetrics on the same queries
+///   $ labctl alerts                    # pending, firing, resolved: both evaluators, Alertmanager
 ///   $ labctl down
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +62,7 @@ enum Command {
     Verify(verify::VerifyArgs),
     Dashboards(dashboards::DashboardsArgs),
     Compare(compare::CompareArgs),
+    Alerts(alerts::AlertsArgs),
     Render(render::RenderArgs),
 }
 
@@ -157,6 +160,7 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Dashboards(a) => dashboards::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Alerts(a) => alerts::run(a),
         Command::Render(a) => render::run(a),
     };
     match result {
