@@ -175,17 +175,31 @@ in rec {
       (c "vmauth" "vmauth" lab.vmauth.port)
       (c "prometheus-writer" "prometheus" lab.prometheus.writer.port)
       (c "prometheus-receiver" "prometheus" lab.prometheus.receiver.port)
+      (c "vmalert" "vmalert" lab.vmalert.port)
+      (c "alertmanager" "alertmanager" lab.alertmanager.port)
     ];
 
   # The Prometheus receiver: it receives the writer's samples and, as the lab's monitoring
   # cluster, scrapes the pipeline's own components (job `lab`, labels `component` and `kind`).
+  # It evaluates the rule files `rules` (a glob) and sends alerts to Alertmanager, its alerts
+  # labelled evaluator="prometheus-receiver".
   receiverConfig = {
     lab,
     storage ? "cluster",
     hostOf ? defaultHostOf lab,
     interval ? lab.scrape_interval,
+    rules,
   }: {
-    global = globalConfig interval {inherit (lab.prometheus.receiver) cluster environment;};
+    global =
+      globalConfig interval {
+        inherit (lab.prometheus.receiver) cluster environment;
+        evaluator = "prometheus-receiver";
+      }
+      // {evaluation_interval = promDuration interval;};
+    rule_files = [rules];
+    alerting.alertmanagers = [
+      {static_configs = [{targets = ["${hostOf "alertmanager"}:${toString lab.alertmanager.port}"];}];}
+    ];
     scrape_configs = [
       {
         job_name = "lab";
@@ -201,6 +215,51 @@ in rec {
       }
     ];
   };
+
+  # Alertmanager: one route grouping by alert name and evaluator into a receiver without
+  # integrations (the lab reads alerts through the API); short timings for tests.
+  alertmanagerConfig = {
+    route = {
+      receiver = "lab";
+      group_by = ["alertname" "evaluator"];
+      group_wait = "1s";
+      group_interval = "5s";
+      repeat_interval = "1h";
+    };
+    receivers = [{name = "lab";}];
+  };
+
+  # vmalert's flags but -httpListenAddr: rules from `rules` (a glob), queries and state restore
+  # through vmauth (basic auth, password read from `passwordFile`), recording results and alert
+  # state written to lab.vmalert.vminsert (or the single node), alerts to Alertmanager.
+  vmalertFlags = {
+    lab,
+    storage ? "cluster",
+    hostOf ? defaultHostOf lab,
+    interval ? lab.scrape_interval,
+    rules,
+    passwordFile,
+  }: let
+    query = queryUrl {inherit lab storage hostOf;};
+    write =
+      if storage == "cluster"
+      then url (hostOf lab.vmalert.vminsert) (find lab.vmalert.vminsert lab.vminsert).port "/insert/${toString lab.tenant}/prometheus"
+      else url (hostOf "victoria-metrics") lab.single.port "";
+    user = lab.vmauth.username;
+  in [
+    "-rule=${rules}"
+    "-evaluationInterval=${promDuration interval}"
+    "-datasource.url=${query}"
+    "-datasource.basicAuth.username=${user}"
+    "-datasource.basicAuth.passwordFile=${passwordFile}"
+    "-remoteRead.url=${query}"
+    "-remoteRead.basicAuth.username=${user}"
+    "-remoteRead.basicAuth.passwordFile=${passwordFile}"
+    "-remoteWrite.url=${write}"
+    "-remoteWrite.flushInterval=1s"
+    "-notifier.url=${url (hostOf "alertmanager") lab.alertmanager.port ""}"
+    "-external.label=evaluator=vmalert"
+  ];
 
   # vmauth's -auth.config: queries balanced across the vmselects (or to the single node).
   # `password` is what goes into the file (the NixOS modules pass a `%{ENV}` placeholder, filled

@@ -269,6 +269,7 @@ in {
               settings = rwlab.receiverConfig {
                 inherit lab hostOf storage;
                 interval = cfg.scrapeInterval;
+                rules = "${../rules}/*.yml";
               };
             });
         };

@@ -128,7 +128,7 @@ fn end_to_end(storage: &str, start: u16) {
     let table = serde_json::to_string_pretty(&report["checks"]).unwrap();
     assert!(verify.status.success(), "verify failed:\n{table}");
     let checks = report["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 7);
+    assert_eq!(checks.len(), 8);
     for c in checks {
         let id = c["id"].as_u64().unwrap();
         let status = c["status"].as_str().unwrap();
@@ -751,6 +751,7 @@ fn r9_a_component_on_127_0_0_2_becomes_ready() {
         vmauth_unauthorized_user: true,
         grafana_home: None,
         dashboards_dir: tmp.path().join("dashboards"),
+        rules_dir: tmp.path().join("rules"),
     };
     let exporter = render::plan(&t, &options).remove(0);
     assert_eq!(
@@ -792,7 +793,7 @@ fn verify_against_nothing_fails_fast_with_exit_1() {
     let out = labctl(&["verify", "--storage", "single", "--port-offset", "50001"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("0 passed, 6 failed, 1 skipped"),
+        text(&out).contains("0 passed, 7 failed, 1 skipped"),
         "{}",
         text(&out)
     );

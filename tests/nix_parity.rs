@@ -29,7 +29,9 @@ fn rust(t: &Topology, storage: Storage, interval: Duration) -> Value {
     json!({
         "vmagents": t.region.iter().map(|r| render::vmagent_config(t, r, interval)).collect::<Vec<_>>(),
         "writer": render::writer_config(t, storage, interval),
-        "receiver": render::receiver_config(t, storage, interval),
+        "receiver": render::receiver_config(t, storage, interval, "/r/*.yml"),
+        "alertmanager": render::alertmanager_config(),
+        "vmalert": render::vmalert_flags(t, storage, interval, "/r/*.yml", "/pw"),
         "vmauth": render::vmauth_config(t, storage, true),
         "vmauthLegacy": render::vmauth_config(t, storage, false),
         "datasources": render::grafana_datasources(t, storage),
@@ -48,7 +50,9 @@ fn nix(storage: &str, interval: &str) -> Value {
         in {{
           vmagents = map (l.vmagentConfig {{ inherit lab interval; }}) lab.region;
           writer = l.writerConfig {{ inherit lab storage interval; }};
-          receiver = l.receiverConfig {{ inherit lab storage interval; }};
+          receiver = l.receiverConfig {{ inherit lab storage interval; rules = "/r/*.yml"; }};
+          alertmanager = l.alertmanagerConfig;
+          vmalert = l.vmalertFlags {{ inherit lab storage interval; rules = "/r/*.yml"; passwordFile = "/pw"; }};
           vmauth = l.vmauthConfig {{ inherit lab storage; }};
           vmauthLegacy = l.vmauthConfig {{ inherit lab storage; unauthorizedUser = false; }};
           datasources = l.grafanaDatasources {{ inherit lab storage; }};
@@ -92,6 +96,7 @@ fn nix_storage_nodes_match_the_rust_command_lines() {
             vmauth_unauthorized_user: true,
             grafana_home: None,
             dashboards_dir: "/d".into(),
+            rules_dir: "/r".into(),
         },
     );
     let arg = |name: &str| {
@@ -122,6 +127,7 @@ fn replication_factor_reaches_vminsert_and_vmselect_in_both() {
         vmauth_unauthorized_user: true,
         grafana_home: None,
         dashboards_dir: "/tmp/rwlab-parity/dashboards".into(),
+        rules_dir: "/tmp/rwlab-parity/rules".into(),
     };
     let flag = |args: &[String]| -> Vec<String> {
         args.iter()

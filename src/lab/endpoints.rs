@@ -85,11 +85,15 @@ pub struct Endpoints {
     pub exporter: Endpoint,
     /// VictoriaMetrics' Prometheus-compatible query API (through vmauth).
     pub query: Endpoint,
-    /// The Prometheus receiver.
+    /// The Prometheus receiver (also an evaluator of the lab's rules).
     pub receiver: Endpoint,
     /// The Prometheus writer: its query API (which also reads from the receiver by remote read),
     /// and its own TSDB, the witness of what it scraped.
     pub writer: Endpoint,
+    /// vmalert, the evaluator against VictoriaMetrics.
+    pub vmalert: Endpoint,
+    /// The Alertmanager both evaluators send to.
+    pub alertmanager: Endpoint,
     pub writer_cluster: String,
     pub writer_environment: String,
     pub regions: Vec<RegionExpect>,
@@ -133,6 +137,8 @@ impl Endpoints {
             query: Endpoint::new(crate::lab::render::query_url(t, storage)).with_auth(Some(auth)),
             receiver: at(t.prometheus.receiver.port),
             writer: at(t.prometheus.writer.port),
+            vmalert: at(t.vmalert.port),
+            alertmanager: at(t.alertmanager.port),
             writer_cluster: t.prometheus.writer.cluster.clone(),
             writer_environment: t.prometheus.writer.environment.clone(),
             regions,

@@ -10,6 +10,8 @@
 //! - [`control`]: stop, start, pause, kill one component, natively or through systemd.
 //! - [`endpoints`]: where a running lab answers: one HTTP endpoint type with optional basic auth.
 //! - [`query`]: the Prometheus HTTP API client and its typed answers.
+//! - [`alerts`]: the alerting APIs: rules each evaluator loaded, alerts each holds, what
+//!   Alertmanager received.
 //! - [`verify`]: the numbered end-to-end checks; [`dashboards`] and [`compare`]: the Grafana
 //!   panels and the two stores, against a live lab.
 //! - [`top`]: `labctl top`'s views: dashboard panels at one instant, drawn with ratatui.
@@ -17,6 +19,7 @@
 //! - [`cli`]: `labctl` itself, a file per subcommand. It lives here, not beside the library's
 //!   top, because it is the lab's front end only (the exporter's is `src/bin/mock-exporter.rs`).
 
+pub mod alerts;
 pub mod chaos;
 pub mod cli;
 pub mod compare;

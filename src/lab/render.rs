@@ -31,6 +31,8 @@ pub enum Kind {
     PrometheusReceiver,
     PrometheusWriter,
     Grafana,
+    Vmalert,
+    Alertmanager,
 }
 
 impl Kind {
@@ -47,6 +49,8 @@ impl Kind {
             Kind::Vmagent => "vmagent",
             Kind::PrometheusReceiver | Kind::PrometheusWriter => "prometheus",
             Kind::Grafana => "grafana",
+            Kind::Vmalert => "vmalert",
+            Kind::Alertmanager => "alertmanager",
         }
     }
 
@@ -54,14 +58,15 @@ impl Kind {
     pub fn ready_path(self) -> &'static str {
         match self {
             Kind::MockExporter => "/healthz",
-            Kind::PrometheusReceiver | Kind::PrometheusWriter => "/-/ready",
+            Kind::PrometheusReceiver | Kind::PrometheusWriter | Kind::Alertmanager => "/-/ready",
             Kind::Grafana => "/api/health",
             Kind::Vmstorage
             | Kind::Vminsert
             | Kind::Vmselect
             | Kind::VictoriaMetrics
             | Kind::Vmauth
-            | Kind::Vmagent => "/health",
+            | Kind::Vmagent
+            | Kind::Vmalert => "/health",
         }
     }
 }
@@ -133,6 +138,8 @@ pub struct Options {
     pub grafana_home: Option<PathBuf>,
     /// Folder of dashboard JSON files for Grafana's file provider.
     pub dashboards_dir: PathBuf,
+    /// Folder of rule files (`*.yml`, Prometheus format) both evaluators load.
+    pub rules_dir: PathBuf,
 }
 
 impl Options {
@@ -145,6 +152,19 @@ impl Options {
     fn config(&self, name: &str) -> PathBuf {
         self.state_dir.join("config").join(name)
     }
+}
+
+/// The label each evaluator adds to its alerts and recording results, so Alertmanager (and
+/// `labctl alerts`) can tell vmalert's alerts from the Prometheus receiver's.
+pub const EVALUATOR_LABEL: &str = "evaluator";
+/// [`EVALUATOR_LABEL`]'s value on vmalert's alerts.
+pub const VMALERT_EVALUATOR: &str = "vmalert";
+/// [`EVALUATOR_LABEL`]'s value on the Prometheus receiver's alerts.
+pub const RECEIVER_EVALUATOR: &str = "prometheus-receiver";
+
+/// The rule files both evaluators load: every `*.yml` directly in `dir`.
+pub fn rules_glob(dir: &Path) -> String {
+    dir.join("*.yml").display().to_string()
 }
 
 /// Formats a duration the way Prometheus writes them (`2s`, `1500ms`).
@@ -300,13 +320,19 @@ pub fn monitored(t: &Topology, storage: Storage) -> Vec<(String, Kind, Port)> {
         Kind::PrometheusReceiver,
         t.prometheus.receiver.port,
     ));
+    out.push(("vmalert".into(), Kind::Vmalert, t.vmalert.port));
+    out.push((
+        "alertmanager".into(),
+        Kind::Alertmanager,
+        t.alertmanager.port,
+    ));
     out
 }
 
 /// The Prometheus receiver's configuration: it receives the writer's samples and, as the lab's
 /// monitoring cluster, scrapes the pipeline's own components (job `lab`, labels `component` and
 /// `kind`) for the remote-write dashboard.
-pub fn receiver_config(t: &Topology, storage: Storage, interval: Duration) -> Value {
+pub fn receiver_config(t: &Topology, storage: Storage, interval: Duration, rules: &str) -> Value {
     let r = &t.prometheus.receiver;
     let targets: Vec<Value> = monitored(t, storage)
         .into_iter()
@@ -317,10 +343,80 @@ pub fn receiver_config(t: &Topology, storage: Storage, interval: Duration) -> Va
             })
         })
         .collect();
+    let labels = json!({
+        "cluster": r.cluster,
+        "environment": r.environment,
+        EVALUATOR_LABEL: RECEIVER_EVALUATOR,
+    });
+    let mut global = global(interval, labels);
+    global["evaluation_interval"] = json!(prom_duration(interval));
     json!({
-        "global": global(interval, json!({ "cluster": r.cluster, "environment": r.environment })),
+        "global": global,
         "scrape_configs": [{ "job_name": "lab", "static_configs": targets }],
+        "rule_files": [rules],
+        "alerting": { "alertmanagers": [{
+            "static_configs": [{ "targets": [t.connect(t.alertmanager.port).to_string()] }],
+        }] },
     })
+}
+
+/// Alertmanager's configuration: one route grouping by alert name and evaluator into one
+/// receiver without integrations. The lab reads alerts through the API (`labctl alerts`), so
+/// nothing is sent anywhere; short group timings let a test see an alert within seconds.
+pub fn alertmanager_config() -> Value {
+    json!({
+        "route": {
+            "receiver": "lab",
+            "group_by": ["alertname", EVALUATOR_LABEL],
+            "group_wait": "1s",
+            "group_interval": "5s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [{ "name": "lab" }],
+    })
+}
+
+/// vmalert's flags, but for `-httpListenAddr`: rules from `rules`, queries and state restore
+/// through vmauth (basic auth, the password read from `password_file`), results and alert
+/// state written to its vminsert (or the single node), alerts to Alertmanager.
+pub fn vmalert_flags(
+    t: &Topology,
+    storage: Storage,
+    interval: Duration,
+    rules: &str,
+    password_file: &str,
+) -> Vec<String> {
+    let query = query_url(t, storage);
+    let write = match storage {
+        Storage::Cluster => {
+            let port = t
+                .vminsert_port(&t.vmalert.vminsert)
+                .expect("validated route");
+            t.http_url(port, &storage.write_prefix(t.tenant))
+        }
+        Storage::Single => t.http_url(t.single.port, &storage.write_prefix(t.tenant)),
+    };
+    let user = &t.vmauth.username;
+    vec![
+        arg("-rule", rules),
+        arg("-evaluationInterval", prom_duration(interval)),
+        arg("-datasource.url", &query),
+        arg("-datasource.basicAuth.username", user),
+        arg("-datasource.basicAuth.passwordFile", password_file),
+        arg("-remoteRead.url", &query),
+        arg("-remoteRead.basicAuth.username", user),
+        arg("-remoteRead.basicAuth.passwordFile", password_file),
+        arg("-remoteWrite.url", write),
+        arg(
+            "-remoteWrite.flushInterval",
+            format!("{}s", VMAGENT_FLUSH_INTERVAL.as_secs()),
+        ),
+        arg("-notifier.url", t.http_url(t.alertmanager.port, "")),
+        arg(
+            "-external.label",
+            format!("{EVALUATOR_LABEL}={VMALERT_EVALUATOR}"),
+        ),
+    ]
 }
 
 /// vmauth's `-auth.config`: queries balanced across the vmselects (or to the single node).
@@ -409,9 +505,11 @@ pub fn plan(t: &Topology, o: &Options) -> Vec<Component> {
         Storage::Single => out.push(single_node(t, o)),
     }
     out.push(vmauth(t, o));
+    out.push(alertmanager(t, o));
     out.push(prometheus_receiver(t, o));
     out.extend(t.region.iter().map(|r| vmagent(t, o, r)));
     out.push(prometheus_writer(t, o));
+    out.push(vmalert(t, o));
     if let Some(home) = &o.grafana_home {
         out.push(grafana(t, o, home));
     }
@@ -514,7 +612,7 @@ fn prometheus_receiver(t: &Topology, o: &Options) -> Component {
         arg("--web.listen-address", t.listen(port)),
         "--web.enable-remote-write-receiver".into(),
     ];
-    let config = receiver_config(t, o.storage, o.scrape_interval);
+    let config = receiver_config(t, o.storage, o.scrape_interval, &rules_glob(&o.rules_dir));
     Component::new(
         t,
         Kind::PrometheusReceiver,
@@ -564,6 +662,34 @@ fn prometheus_writer(t: &Topology, o: &Options) -> Component {
     let config = writer_config(t, o.storage, o.scrape_interval);
     Component::new(t, Kind::PrometheusWriter, "prometheus-writer", port, args)
         .with_file(cfg, pretty(&config))
+}
+
+fn alertmanager(t: &Topology, o: &Options) -> Component {
+    let cfg = o.config("alertmanager.yml");
+    let port = t.alertmanager.port;
+    let args = vec![
+        arg("--config.file", cfg.display()),
+        arg("--storage.path", o.data("alertmanager").display()),
+        arg("--web.listen-address", t.listen(port)),
+        // No peers: an empty address turns the gossip cluster (default :9094) off.
+        "--cluster.listen-address=".into(),
+    ];
+    Component::new(t, Kind::Alertmanager, "alertmanager", port, args)
+        .with_file(cfg, pretty(&alertmanager_config()))
+}
+
+fn vmalert(t: &Topology, o: &Options) -> Component {
+    let password = o.config("vmalert-vmauth.password");
+    let mut args = vec![arg("-httpListenAddr", t.listen(t.vmalert.port))];
+    args.extend(vmalert_flags(
+        t,
+        o.storage,
+        o.scrape_interval,
+        &rules_glob(&o.rules_dir),
+        &password.display().to_string(),
+    ));
+    Component::new(t, Kind::Vmalert, "vmalert", t.vmalert.port, args)
+        .with_file(password, t.vmauth.password.clone())
 }
 
 fn grafana(t: &Topology, o: &Options, home: &Path) -> Component {
@@ -622,6 +748,7 @@ mod tests {
             vmauth_unauthorized_user: true,
             grafana_home: None,
             dashboards_dir: "/dashboards".into(),
+            rules_dir: "/rules".into(),
         }
     }
 
@@ -656,12 +783,14 @@ mod tests {
                 "vmselect-1",
                 "vmselect-2",
                 "vmauth",
+                "alertmanager",
                 "prometheus-receiver",
                 "vmagent-us-east-1",
                 "vmagent-eu-west-1",
                 "vmagent-ap-southeast-1",
                 "vmagent-sa-east-1",
-                "prometheus-writer"
+                "prometheus-writer",
+                "vmalert"
             ]
         );
     }
@@ -753,6 +882,58 @@ mod tests {
         assert!(vmauth_config(&t, Storage::Cluster, true)
             .get("unauthorized_user")
             .is_some());
+    }
+
+    #[test]
+    fn render_vmalert_reads_through_vmauth_and_writes_to_its_vminsert() {
+        let t = lab();
+        let f = vmalert_flags(
+            &t,
+            Storage::Cluster,
+            Duration::from_secs(2),
+            "/r/*.yml",
+            "/pw",
+        );
+        for want in [
+            "-datasource.url=http://127.0.0.1:8427/select/0/prometheus",
+            "-remoteRead.url=http://127.0.0.1:8427/select/0/prometheus",
+            "-remoteWrite.url=http://127.0.0.1:8480/insert/0/prometheus",
+            "-notifier.url=http://127.0.0.1:9093",
+            "-evaluationInterval=2s",
+            "-external.label=evaluator=vmalert",
+        ] {
+            assert!(f.contains(&want.to_string()), "{want} not in {f:?}");
+        }
+        let s = vmalert_flags(
+            &t,
+            Storage::Single,
+            Duration::from_secs(2),
+            "/r/*.yml",
+            "/pw",
+        );
+        assert!(s.contains(&"-remoteWrite.url=http://127.0.0.1:8428".to_string()));
+        assert!(s.contains(&"-datasource.url=http://127.0.0.1:8427/prometheus".to_string()));
+    }
+
+    #[test]
+    fn render_receiver_evaluates_the_rules_and_notifies_alertmanager() {
+        let t = lab();
+        let v = receiver_config(&t, Storage::Cluster, Duration::from_secs(2), "/r/*.yml");
+        assert_eq!(v["rule_files"], json!(["/r/*.yml"]));
+        assert_eq!(v["global"]["evaluation_interval"], "2s");
+        assert_eq!(
+            v["global"]["external_labels"]["evaluator"],
+            "prometheus-receiver"
+        );
+        assert_eq!(
+            v["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"],
+            json!(["127.0.0.1:9093"])
+        );
+        let am = plan(&t, &opts(Storage::Single))
+            .into_iter()
+            .find(|c| c.kind == Kind::Alertmanager)
+            .unwrap();
+        assert!(am.args.contains(&"--cluster.listen-address=".to_string()));
     }
 
     #[test]

@@ -51,15 +51,29 @@ impl Binaries {
         Binaries { overrides, beside }
     }
 
-    /// The path of `program`, if it can be found.
+    /// The path of `program` (or of a name distributions give it, [`other_names`]), if it can
+    /// be found.
     pub fn find(&self, program: &str) -> Option<PathBuf> {
         if let Some(p) = self.overrides.get(program) {
             return Some(p.clone());
         }
-        self.beside
-            .as_ref()
-            .and_then(|dir| which::which_in(program, Some(dir), dir).ok())
-            .or_else(|| find_on_path(program))
+        std::iter::once(program)
+            .chain(other_names(program).iter().copied())
+            .find_map(|name| {
+                self.beside
+                    .as_ref()
+                    .and_then(|dir| which::which_in(name, Some(dir), dir).ok())
+                    .or_else(|| find_on_path(name))
+            })
+    }
+}
+
+/// Names distributions install a program under besides upstream's: Debian ships Alertmanager
+/// as `prometheus-alertmanager` (upstream and nixpkgs: `alertmanager`).
+pub fn other_names(program: &str) -> &'static [&'static str] {
+    match program {
+        "alertmanager" => &["prometheus-alertmanager"],
+        _ => &[],
     }
 }
 

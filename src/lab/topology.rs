@@ -78,6 +78,8 @@ pub struct Topology {
     pub vmselect: Vec<Named>,
     pub region: Vec<Region>,
     pub prometheus: PrometheusPair,
+    pub vmalert: Vmalert,
+    pub alertmanager: Alertmanager,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +116,23 @@ pub struct Vmstorage {
     pub http_port: Port,
     pub vminsert_port: Port,
     pub vmselect_port: Port,
+}
+
+/// vmalert: evaluates `rules/` against VictoriaMetrics (through vmauth) and writes recording
+/// results and alert state back to a vminsert (or the single node).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vmalert {
+    pub port: Port,
+    /// Name of the vminsert it writes to (ignored with single-node storage).
+    pub vminsert: String,
+}
+
+/// The Alertmanager both evaluators (vmalert and the Prometheus receiver) send alerts to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alertmanager {
+    pub port: Port,
 }
 
 /// A vminsert or vmselect: a name and an HTTP port.
@@ -313,6 +332,16 @@ impl Topology {
                 ));
             }
         }
+        if !inserts.contains(&self.vmalert.vminsert.as_str()) {
+            return Err(invalid(
+                "vmalert.vminsert",
+                format!(
+                    "vmalert writes to {:?}, which is not a [[vminsert]] (known: {})",
+                    self.vmalert.vminsert,
+                    inserts.join(", ")
+                ),
+            ));
+        }
         for (i, target) in self.prometheus.writer.remote_write.iter().enumerate() {
             if target != RECEIVER && !inserts.contains(&target.as_str()) {
                 return Err(invalid(
@@ -369,6 +398,8 @@ impl Topology {
             "prometheus.receiver.port".into(),
             &mut self.prometheus.receiver.port,
         )?;
+        f("vmalert.port".into(), &mut self.vmalert.port)?;
+        f("alertmanager.port".into(), &mut self.alertmanager.port)?;
         for (i, s) in self.vmstorage.iter_mut().enumerate() {
             f(format!("vmstorage[{i}].http_port"), &mut s.http_port)?;
             f(
@@ -572,6 +603,15 @@ mod tests {
             "[\"vminsert-1\", \"recever\"]",
         ));
         assert!(e.starts_with("prometheus.writer.remote_write[1]:"), "{e}");
+    }
+
+    #[test]
+    fn validate_rejects_an_unknown_vmalert_vminsert() {
+        let e = err(&LAB.replace(
+            "vminsert = \"vminsert-1\"       # where",
+            "vminsert = \"vminsert-7\"       # where",
+        ));
+        assert!(e.starts_with("vmalert.vminsert:"), "{e}");
     }
 
     #[test]

@@ -35,6 +35,15 @@ impl Storage {
         }
     }
 
+    /// The remote-write prefix that vmalert's `-remoteWrite.url` takes: it appends
+    /// `/api/v1/write` itself.
+    pub fn write_prefix(self, tenant: u32) -> String {
+        match self {
+            Storage::Cluster => format!("/insert/{tenant}/prometheus"),
+            Storage::Single => String::new(),
+        }
+    }
+
     /// The prefix of the Prometheus-compatible query API on a vmselect (or the single node),
     /// and so on vmauth in front of them.
     pub fn query_path(self, tenant: u32) -> String {
@@ -64,6 +73,9 @@ mod tests {
             "/insert/3/prometheus/api/v1/write"
         );
         assert_eq!(Storage::Single.write_path(3), "/api/v1/write");
+        for s in [Storage::Cluster, Storage::Single] {
+            assert_eq!(s.write_prefix(3) + "/api/v1/write", s.write_path(3));
+        }
         assert_eq!(Storage::Cluster.query_path(0), "/select/0/prometheus");
         assert_eq!(Storage::Single.query_path(0), "/prometheus");
     }

@@ -34,6 +34,12 @@ pub struct EndpointArgs {
     /// The Prometheus writer's base URL.
     #[arg(long, value_name = "URL", help_heading = "Endpoints")]
     pub writer_url: Option<String>,
+    /// vmalert's base URL.
+    #[arg(long, value_name = "URL", help_heading = "Endpoints")]
+    pub vmalert_url: Option<String>,
+    /// Alertmanager's base URL.
+    #[arg(long, value_name = "URL", help_heading = "Endpoints")]
+    pub alertmanager_url: Option<String>,
     /// A region's vmagent base URL. Repeatable.
     #[arg(long = "vmagent-url", value_name = "REGION=URL", value_parser = parse_pair, help_heading = "Endpoints")]
     pub vmagent_urls: Vec<(String, String)>,
@@ -118,6 +124,8 @@ impl EndpointArgs {
         moved(&self.query_url, &mut e.query);
         moved(&self.receiver_url, &mut e.receiver);
         moved(&self.writer_url, &mut e.writer);
+        moved(&self.vmalert_url, &mut e.vmalert);
+        moved(&self.alertmanager_url, &mut e.alertmanager);
         let mut agents: BTreeMap<String, Endpoint> = e
             .regions
             .iter()

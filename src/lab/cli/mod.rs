@@ -16,6 +16,7 @@ use crate::lab::supervise::Action;
 use crate::lab::topology::Topology;
 use crate::lab::victoria::Storage;
 
+mod alerts;
 mod chaos;
 mod compare;
 mod control;
@@ -45,6 +46,7 @@ mod verify;
 ///   $ labctl compare                   # receiver vs VictoriaMetrics on the same queries
 ///   $ labctl top                       # the lab live in the terminal (--once: one frame as text)
 ///   $ labctl chaos run vminsert-down   # a fault under load, counted
+///   $ labctl alerts                    # pending, firing, resolved: both evaluators, Alertmanager
 ///   $ labctl down
 #[derive(Debug, Parser)]
 #[command(
@@ -68,6 +70,7 @@ enum Command {
     Dashboards(dashboards::DashboardsArgs),
     Compare(compare::CompareArgs),
     Top(top::TopArgs),
+    Alerts(alerts::AlertsArgs),
     Render(render::RenderArgs),
     Chaos(chaos::ChaosArgs),
     /// Stop one component of a running lab; the supervisor does not restart it.
@@ -204,6 +207,7 @@ pub fn main() -> ExitCode {
         Command::Dashboards(a) => dashboards::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Top(a) => top::run(a),
+        Command::Alerts(a) => alerts::run(a),
         Command::Render(a) => render::run(a),
         Command::Chaos(a) => chaos::run(a),
         Command::Stop(a) => control::run(Action::Stop, a),

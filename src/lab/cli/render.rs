@@ -46,6 +46,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             vmauth_unauthorized_user: !args.legacy_vmauth,
             grafana_home: None,
             dashboards_dir: out.join("dashboards"),
+            rules_dir: std::fs::canonicalize(args.lab.beside("rules"))
+                .unwrap_or_else(|_| args.lab.beside("rules")),
         },
     );
     for c in &plan {

@@ -22,9 +22,10 @@ use crate::lab::victoria::Storage;
 /// Start the whole lab and keep it running until Ctrl-C.
 ///
 /// Starts, in order and each ready before the next: mock-exporter, the storage (vmstorage,
-/// vminsert and vmselect ×2, or one victoria-metrics node with --storage single), vmauth, the
-/// Prometheus receiver, one vmagent per region, the Prometheus writer, and Grafana when a
-/// `grafana` binary is on PATH. Each gets its own data folder and log under --state-dir; data
+/// vminsert and vmselect ×2, or one victoria-metrics node with --storage single), vmauth,
+/// Alertmanager (`alertmanager`, or Debian's `prometheus-alertmanager`), the Prometheus receiver
+/// (which evaluates rules/*.yml), one vmagent per region, the Prometheus writer, vmalert (the
+/// same rules against VictoriaMetrics), and Grafana when a `grafana` binary is on PATH. Each gets its own data folder and log under --state-dir; data
 /// starts empty on every `up` unless --keep-data. A component that dies is reported at once with
 /// the end of its log and restarted (up to 5 times).
 ///
@@ -116,6 +117,8 @@ pub fn prepare(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Prepared> {
     }
     let dashboards_dir = std::fs::canonicalize(args.lab.beside("grafana/dashboards"))
         .unwrap_or_else(|_| PathBuf::from("grafana/dashboards"));
+    let rules_dir =
+        std::fs::canonicalize(args.lab.beside("rules")).unwrap_or_else(|_| PathBuf::from("rules"));
     let plan = render::plan(
         &topology,
         &render::Options {
@@ -125,6 +128,7 @@ pub fn prepare(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Prepared> {
             vmauth_unauthorized_user: modern_vmauth,
             grafana_home,
             dashboards_dir,
+            rules_dir,
         },
     );
     Ok(Prepared {
@@ -199,6 +203,10 @@ fn how_to_get(program: &str) -> &'static str {
             "VictoriaMetrics: `apt install victoria-metrics` (Debian, Ubuntu) or `nix run`"
         }
         "prometheus" => "`apt install prometheus` (Debian, Ubuntu) or `nix run`",
+        "vmalert" => "`apt install victoria-metrics` (Debian, Ubuntu) or `nix run`",
+        "alertmanager" => {
+            "`apt install prometheus-alertmanager` (Debian, Ubuntu; found under that name too) or `nix run`"
+        }
         "mock-exporter" => "build it: `cargo build --release` (labctl looks beside itself first)",
         _ => "install it, or pass --bin NAME=PATH",
     }

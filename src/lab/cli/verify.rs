@@ -23,7 +23,10 @@ use crate::lab::verify::{self, Status};
 ///   5. both vmstorage nodes hold rows and both vmselects served queries (cluster only);
 ///   6. VictoriaMetrics and the receiver return the same value at the same timestamp for sampled
 ///      series of the writer, at an instant older than the writer path's delay budget.
-///   7. the writer answers `up{job="lab"}`, which only the receiver holds, through remote read.
+///   7. the writer answers `up{job="lab"}`, which only the receiver holds, through remote read;
+///   8. vmalert and the Prometheus receiver loaded the same rules (rules/*.yml) with no rule
+///      failing, and Alertmanager holds the always-firing Watchdog alert from each (label
+///      evaluator="vmalert" or "prometheus-receiver").
 ///
 /// Exit code 0 when nothing failed, 1 when a check failed, 2 on bad input.
 ///

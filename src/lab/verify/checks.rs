@@ -1,4 +1,4 @@
-//! The seven checks, one function each, in [`super::CHECKS`] order, and the helpers they share.
+//! The checks, one function each, in [`super::CHECKS`] order, and the helpers they share.
 //!
 //! Each reads the lab through [`Context`] only, so the tests below run it against recorded API
 //! answers, passing and failing, without a lab.
@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use super::delays::Budget;
 use super::{Context, Verdict};
+use crate::lab::alerts;
 use crate::lab::endpoints::Endpoint;
 use crate::lab::query::Labels;
 use crate::lab::victoria::{Storage, CLUSTER_SELECT_PREFIX};
@@ -418,6 +419,55 @@ fn compare(expected: &BTreeSet<String>, got: &[String]) -> (bool, String) {
     (ok, d)
 }
 
+/// The always-firing alert every evaluator must deliver to Alertmanager (`rules/watchdog.yml`).
+pub const WATCHDOG: &str = "Watchdog";
+
+/// Alerting check: both evaluators (vmalert, the Prometheus receiver) loaded the same number
+/// of rules, none failing its last evaluation, and Alertmanager holds the Watchdog alert from
+/// each (told apart by the `evaluator` label the lab adds).
+pub fn rules_load_and_watchdog_reaches_alertmanager(cx: &Context) -> anyhow::Result<Verdict> {
+    let e = cx.endpoints;
+    let mut ok = true;
+    let mut parts = Vec::new();
+    let mut counts = Vec::new();
+    for (who, at) in [
+        (alerts::VMALERT_EVALUATOR, &e.vmalert),
+        (alerts::RECEIVER_EVALUATOR, &e.receiver),
+    ] {
+        let loaded = alerts::rule_groups(cx.client, at)
+            .with_context(|| format!("{who}'s rules"))?
+            .summary();
+        ok &= loaded.rules > 0 && loaded.errors.is_empty();
+        let mut p = format!("{who}: {} rules in {} groups", loaded.rules, loaded.groups);
+        if let Some((rule, err)) = loaded.errors.first() {
+            p += &format!(", {} failing (e.g. {rule}: {err})", loaded.errors.len());
+        }
+        parts.push(p);
+        counts.push(loaded.rules);
+    }
+    if counts.windows(2).any(|w| w[0] != w[1]) {
+        ok = false;
+        parts.push("the evaluators loaded different rule sets".into());
+    }
+    let received = alerts::received_alerts(cx.client, &e.alertmanager)?;
+    let from = alerts::received_by_evaluator(&received, WATCHDOG);
+    let missing: Vec<&str> = [alerts::VMALERT_EVALUATOR, alerts::RECEIVER_EVALUATOR]
+        .into_iter()
+        .filter(|w| !from.contains_key(*w))
+        .collect();
+    ok &= missing.is_empty();
+    parts.push(if missing.is_empty() {
+        format!("Alertmanager holds {WATCHDOG} from both")
+    } else {
+        format!(
+            "Alertmanager lacks {WATCHDOG} from {} ({} alerts held)",
+            missing.join(" and "),
+            received.len()
+        )
+    });
+    Ok(Verdict::pass_if(ok, parts.join("; ")))
+}
+
 fn same_value(a: &str, b: &str) -> bool {
     match (a.parse::<f64>(), b.parse::<f64>()) {
         (Ok(x), Ok(y)) => x == y || (x - y).abs() <= 1e-12 * x.abs().max(y.abs()),
@@ -466,6 +516,8 @@ mod tests {
             query: Endpoint::new(VM),
             receiver: Endpoint::new("http://rx"),
             writer: Endpoint::new("http://wr"),
+            vmalert: Endpoint::new("http://vmalert"),
+            alertmanager: Endpoint::new("http://am"),
             writer_cluster: "staging".into(),
             writer_environment: "staging".into(),
             regions: vec![region("r1", "ins-1"), region("r2", "ins-2")],
@@ -896,6 +948,98 @@ mod tests {
             (vec!["http://wr/api/v1/query"], up(&[], json!({}))),
         ];
         assert_eq!(run(7, &e, answers).status, Status::Fail);
+    }
+
+    fn rules(names: &[&str], error: &str) -> String {
+        let rules: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| json!({"name": n, "type": "alerting", "health": "ok", "lastError": error}))
+            .collect();
+        success(json!({"groups": [{"name": "meta", "file": "/r/watchdog.yml", "rules": rules}]}))
+    }
+
+    fn received(evaluators: &[&str]) -> String {
+        let alerts: Vec<serde_json::Value> = evaluators
+            .iter()
+            .map(|e| json!({
+                "labels": {"alertname": "Watchdog", "evaluator": e, "severity": "none"},
+                "annotations": {}, "startsAt": "2023-11-14T22:13:20Z", "endsAt": "2023-11-14T22:17:20Z",
+                "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
+                "receivers": [{"name": "lab"}], "fingerprint": "1", "updatedAt": "2023-11-14T22:13:20Z",
+            }))
+            .collect();
+        serde_json::Value::from(alerts).to_string()
+    }
+
+    fn alerting_answers(vmalert_error: &str, am: &[&str]) -> Answers {
+        vec![
+            (
+                vec!["http://vmalert/api/v1/rules"],
+                rules(&["Watchdog", "TargetDown"], vmalert_error),
+            ),
+            (
+                vec!["http://rx/api/v1/rules"],
+                rules(&["Watchdog", "TargetDown"], ""),
+            ),
+            (vec!["http://am/api/v2/alerts"], received(am)),
+        ]
+    }
+
+    fn alerting(answers: Answers) -> Check {
+        let e = lab(Storage::Cluster);
+        let client = Client::with_transport(Recorded(answers));
+        let cx = Context::new(&e, &client, Clock::Fixed(NOW));
+        let def = CHECKS
+            .iter()
+            .find(|c| c.name.contains(WATCHDOG))
+            .expect("the alerting check is listed");
+        def.check(&cx)
+    }
+
+    #[test]
+    fn check_alerting_passes_when_rules_load_and_watchdog_arrives_from_both() {
+        let c = alerting(alerting_answers("", &["vmalert", "prometheus-receiver"]));
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (
+                Status::Pass,
+                "vmalert: 2 rules in 1 groups; prometheus-receiver: 2 rules in 1 groups; \
+                 Alertmanager holds Watchdog from both"
+            )
+        );
+    }
+
+    #[test]
+    fn check_alerting_fails_on_a_rule_error_or_a_missing_evaluator() {
+        let c = alerting(alerting_answers(
+            "cannot parse",
+            &["vmalert", "prometheus-receiver"],
+        ));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail.starts_with(
+                "vmalert: 2 rules in 1 groups, 2 failing (e.g. Watchdog: cannot parse)"
+            ),
+            "{}",
+            c.detail
+        );
+        let c = alerting(alerting_answers("", &["prometheus-receiver"]));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail
+                .ends_with("Alertmanager lacks Watchdog from vmalert (1 alerts held)"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn check_alerting_fails_when_the_evaluators_load_different_rules() {
+        let mut answers = alerting_answers("", &["vmalert", "prometheus-receiver"]);
+        answers[1].1 = rules(&["Watchdog"], "");
+        let c = alerting(answers);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.detail.contains("different rule sets"), "{}", c.detail);
     }
 
     #[test]

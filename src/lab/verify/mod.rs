@@ -14,6 +14,8 @@
 //! 6. VictoriaMetrics and the receiver return the same value at the same timestamp for sampled
 //!    series of the writer.
 //! 7. The writer answers a query with series only the receiver holds (remote read).
+//! 8. vmalert and the Prometheus receiver loaded the same rules without errors, and
+//!    Alertmanager holds the always-firing Watchdog alert from each.
 
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,7 +37,7 @@ pub struct CheckDef {
 }
 
 /// Every check, in the order they run.
-pub const CHECKS: [CheckDef; 7] = [
+pub const CHECKS: [CheckDef; 8] = [
     CheckDef {
         id: 1,
         name: "exporter series arrive once per region",
@@ -70,6 +72,11 @@ pub const CHECKS: [CheckDef; 7] = [
         id: 7,
         name: "the writer reads what only the receiver holds (remote read)",
         run: checks::writer_reads_from_the_receiver,
+    },
+    CheckDef {
+        id: 8,
+        name: "rules load on both evaluators; Watchdog reaches Alertmanager from both",
+        run: checks::rules_load_and_watchdog_reaches_alertmanager,
     },
 ];
 
