@@ -18,6 +18,8 @@
       "vmagent-sa-east-1"
       "prometheus-writer"
       "prometheus-receiver"
+      "vmalert"
+      "alertmanager"
     ];
   };
 }

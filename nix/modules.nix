@@ -27,6 +27,7 @@ in rec {
     victoriametrics-cluster = withPackages ../nixos-modules/victoriametrics-cluster.nix;
     vmagents = withPackages ../nixos-modules/vmagents.nix;
     prometheus-pair = withPackages ../nixos-modules/prometheus-pair.nix;
+    alerting = withPackages ../nixos-modules/alerting.nix;
     grafana-lab = withPackages ../nixos-modules/grafana-lab.nix;
     lab = withPackages ../nixos-modules/lab.nix;
   };

@@ -37,6 +37,8 @@ for cfg in nix/lab-host.nix nix/lab-local.nix; do
       outputs = [ "out" ];
     };
   }) [ "remote-write-lab" "victoriametrics-cluster" ]);
+  # The password vmalert reads through LoadCredential (rwlab-lab-secrets, a oneshot, is not run).
+  services.rwlab.lab.auth.passwordFile = "$work/lab-password";
 }
 NIX
   step "evaluate nixos-modules with $cfg"
@@ -52,11 +54,13 @@ for f in sys.argv[1:]:
         for a in shlex.split(cmd):
             m = re.match(r"-+(config\.file|promscrape\.config|auth\.config)=(/nix/store/\S+)", a)
             if m:
-                print(m.group(1), m.group(2), name)
+                kind = "alertmanager.config" if "alertmanager" in name and m.group(1) == "config.file" else m.group(1)
+                print(kind, m.group(2), name)
 PY
 sort -u "$work/configs.txt" | while read -r kind file unit; do
   case $kind in
     config.file) promtool check config "$file" >/dev/null && echo "promtool check config: $unit ok" ;;
+    alertmanager.config) amtool check-config "$file" >/dev/null && echo "amtool check-config: $unit ok" ;;
     promscrape.config) vmagent -dryRun -promscrape.config="$file" >/dev/null 2>&1 && echo "vmagent -dryRun: $unit ok" ;;
     auth.config)
       if vmauth -help 2>&1 | grep -q -- -dryRun; then
@@ -73,6 +77,13 @@ done
 step "start the units of nix/lab-local.nix"
 # rwlab-lab-secrets is a oneshot (it writes the password file and exits), which `run` would
 # report as dead; on loopback nothing reads that file but Grafana, which lab-local.nix leaves out.
+printf lab >"$work/lab-password"
+# Debian names Alertmanager's binary prometheus-alertmanager; the units run `alertmanager`.
+mkdir -p "$work/bin"
+if ! command -v alertmanager >/dev/null && command -v prometheus-alertmanager >/dev/null; then
+  ln -s "$(command -v prometheus-alertmanager)" "$work/bin/alertmanager"
+fi
+export PATH="$work/bin:$PATH"
 "$shared/nix-eval/run" start "$work/lab-local.json" "$work/state" --skip '^rwlab-lab-secrets$'
 
 step "labctl verify against them"

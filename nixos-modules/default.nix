@@ -8,6 +8,7 @@
     ./victoriametrics-cluster.nix
     ./vmagents.nix
     ./prometheus-pair.nix
+    ./alerting.nix
     ./grafana-lab.nix
     ./lab.nix
   ];

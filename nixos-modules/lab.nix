@@ -47,7 +47,7 @@
     ++ storageComponents
     ++ ["vmauth"]
     ++ map (r: "vmagent-${r.name}") t.region
-    ++ ["prometheus-writer" "prometheus-receiver" "grafana"];
+    ++ ["prometheus-writer" "prometheus-receiver" "vmalert" "alertmanager" "grafana"];
 in {
   # Every component it configures, so that it works imported alone.
   imports = [
@@ -56,6 +56,7 @@ in {
     ./victoriametrics-cluster.nix
     ./vmagents.nix
     ./prometheus-pair.nix
+    ./alerting.nix
     ./grafana-lab.nix
   ];
 
@@ -153,11 +154,14 @@ in {
 
   config = lib.mkIf cfg.enable {
     # The lab's password, created when missing. Only the loopback default is ever in the store.
-    systemd.services.rwlab-lab-secrets = lib.mkIf (has "vmauth" || has "grafana") {
+    systemd.services.rwlab-lab-secrets = lib.mkIf (has "vmauth" || has "grafana" || has "vmalert") {
       description = "Create the lab's password when missing";
       wantedBy = ["multi-user.target"];
-      before = ["rwlab-vmauth.service" "grafana.service" "rwlab-grafana-secrets.service"];
-      requiredBy = lib.optional (has "vmauth") "rwlab-vmauth.service" ++ lib.optional (has "grafana") "grafana.service";
+      before = ["rwlab-vmauth.service" "rwlab-vmalert.service" "grafana.service" "rwlab-grafana-secrets.service"];
+      requiredBy =
+        lib.optional (has "vmauth") "rwlab-vmauth.service"
+        ++ lib.optional (has "vmalert") "rwlab-vmalert.service"
+        ++ lib.optional (has "grafana") "grafana.service";
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
@@ -273,6 +277,28 @@ in {
               };
             });
         };
+
+      vmalert = lib.mkIf (has "vmalert") {
+        vmalert = defaults (common "vmalert"
+          // {
+            inherit (t.vmalert) port;
+            passwordFile = cfg.auth.passwordFile;
+            flags = rwlab.vmalertFlags {
+              inherit lab hostOf storage;
+              interval = cfg.scrapeInterval;
+              rules = "${../rules}/*.yml";
+              passwordFile = "/run/credentials/rwlab-vmalert.service/password";
+            };
+          });
+      };
+
+      alertmanager = lib.mkIf (has "alertmanager") {
+        alertmanager = defaults (common "alertmanager"
+          // {
+            inherit (t.alertmanager) port;
+            settings = rwlab.alertmanagerConfig;
+          });
+      };
 
       grafana = lib.mkIf (has "grafana") (defaults (common "grafana"
         // {

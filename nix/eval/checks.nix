@@ -98,7 +98,7 @@
         grafana = c.services.grafana.settings.server.http_addr;
         mock-exporter = r.mockExporter.listenAddress;
       }
-      // builtins.foldl' (a: k: a // listens k) {} ["vmstorage" "vminsert" "vmselect" "vmauth" "vmagent" "prometheus"];
+      // builtins.foldl' (a: k: a // listens k) {} ["vmstorage" "vminsert" "vmselect" "vmauth" "vmagent" "prometheus" "vmalert" "alertmanager"];
     grafanaAnonymous = c.services.grafana.settings."auth.anonymous".enabled;
     grafanaDatasourcePassword = (builtins.head c.services.grafana.provision.datasources.settings.datasources).secureJsonData.basicAuthPassword;
   };

@@ -100,7 +100,7 @@
       cli = fakeDrv "prometheus-cli" {meta.mainProgram = "promtool";};
     };
   };
-  names = ["alejandra" "cargo" "clippy" "curl" "deadnix" "grafana" "jq" "nix" "rust-analyzer" "rustc" "rustfmt" "statix" "victoriametrics" "vmagent" "iptables" "python3Packages"];
+  names = ["alejandra" "cargo" "clippy" "curl" "deadnix" "grafana" "prometheus-alertmanager" "jq" "nix" "rust-analyzer" "rustc" "rustfmt" "statix" "victoriametrics" "vmagent" "iptables" "python3Packages"];
   fix = f: let x = f x; in x;
   withNames = final: lib.genAttrs names (n: fakeDrv n {}) // base final // {python3Packages.prometheus-client = fakeDrv "prometheus-client" {};};
 in
