@@ -346,7 +346,9 @@ fn version(program: &str) -> String {
                 .trim()
                 .to_string()
         })
-        .unwrap_or_default()
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| format!("{program} (prints no version)"))
 }
 
 /// Stored samples per series: (timestamp ms, value), in time order.

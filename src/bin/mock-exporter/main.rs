@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use remote_write_lab::exporter::fleet::{Churn, FleetOptions, Model};
 use remote_write_lab::exporter::{reference, server};
 
+mod compat;
 mod push;
 
 /// Serve realistic, deterministic Prometheus metrics.
@@ -24,6 +25,7 @@ mod push;
 ///   $ mock-exporter --scale 20 --churn-interval 10m --churn-fraction 0.2
 ///   $ mock-exporter --list-metrics > docs/metrics/reference.md
 ///   $ mock-exporter push --url http://127.0.0.1:8428/api/v1/write --protocol 1.0
+///   $ mock-exporter compat --out docs/compatibility.md
 #[derive(Debug, Parser)]
 #[command(name = "mock-exporter", version, verbatim_doc_comment)]
 struct Args {
@@ -69,6 +71,7 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     Push(push::PushArgs),
+    Compat(compat::CompatArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -109,8 +112,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(args.log_format);
-    if let Some(Command::Push(push)) = args.command {
-        return push::main(model, push);
+    match args.command {
+        Some(Command::Push(push)) => return push::main(model, push),
+        Some(Command::Compat(c)) => return compat::main(c),
+        None => {}
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
