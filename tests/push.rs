@@ -251,7 +251,12 @@ fn push_retries_429_only_when_asked() {
 /// twice, with the page's values at the stored seconds.
 fn sent_equals_stored(kind: Kind) {
     if let Some(p) = kind.missing() {
-        println!("SKIPPED {}: {p} is not on PATH", kind.name());
+        // Written to stderr directly, so it shows even though the test harness captures output.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED push to {}: {p} is not on PATH",
+            kind.name()
+        );
         return;
     }
     let r = Receiver::start(kind).unwrap();
