@@ -14,6 +14,7 @@
 //!
 //! Each module opens with what it owns.
 
+pub mod compat;
 pub mod exporter;
 pub mod lab;
 pub mod scrape;

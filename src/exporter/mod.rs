@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod exposition;
 pub mod fleet;
+pub mod push;
 pub mod reference;
 pub mod server;
 pub mod simulate;

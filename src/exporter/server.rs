@@ -117,7 +117,7 @@ pub async fn serve(
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts HTTP/1.1 connections until `shutdown`, then lets requests in flight finish.
-async fn accept<S>(listener: TcpListener, service: S, shutdown: impl Future<Output = ()>)
+pub async fn accept<S>(listener: TcpListener, service: S, shutdown: impl Future<Output = ()>)
 where
     S: tower_service::Service<
             warp::http::Request<hyper::body::Incoming>,

@@ -4,9 +4,12 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use remote_write_lab::exporter::fleet::{Churn, FleetOptions, Model};
 use remote_write_lab::exporter::{reference, server};
+
+mod compat;
+mod push;
 
 /// Serve realistic, deterministic Prometheus metrics.
 ///
@@ -21,9 +24,14 @@ use remote_write_lab::exporter::{reference, server};
 ///   $ mock-exporter --scale 112              # about 100,000 series
 ///   $ mock-exporter --scale 20 --churn-interval 10m --churn-fraction 0.2
 ///   $ mock-exporter --list-metrics > docs/metrics/reference.md
+///   $ mock-exporter push --url http://127.0.0.1:8428/api/v1/write --protocol 1.0
+///   $ mock-exporter compat --out docs/compatibility.md
 #[derive(Debug, Parser)]
 #[command(name = "mock-exporter", version, verbatim_doc_comment)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Address to listen on.
     #[arg(
         long,
@@ -34,30 +42,36 @@ struct Args {
     listen: SocketAddr,
 
     /// Seed of every simulated value; the same seed gives the same page at the same second.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, global = true)]
     seed: u64,
 
     /// Number of simulated hosts. Each serves the whole catalogue with its own `host` label, so
     /// the page holds SCALE times the series of one host (about 112 for 100,000 series).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, value_name = "N", default_value_t = 1, global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     scale: u32,
 
     /// Replace a fraction of the hosts with new ones every DURATION (e.g. 10m): their series
     /// disappear and new ones with fresh `host` labels start from zero. Off by default.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", global = true, value_parser = parse_duration)]
     churn_interval: Option<Duration>,
 
     /// Fraction of hosts replaced at each churn interval.
-    #[arg(long, value_name = "F", default_value_t = 0.1, value_parser = parse_fraction)]
+    #[arg(long, value_name = "F", default_value_t = 0.1, global = true, value_parser = parse_fraction)]
     churn_fraction: f64,
 
     /// Log format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
 
     /// Print the metric catalogue as Markdown and exit.
     #[arg(long)]
     list_metrics: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Push(push::PushArgs),
+    Compat(compat::CompatArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -66,7 +80,7 @@ enum LogFormat {
     Json,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 30s, 10m or 1h)"))?;
     if d.as_secs() == 0 {
         return Err("must be at least one second".into());
@@ -98,6 +112,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(args.log_format);
+    match args.command {
+        Some(Command::Push(push)) => return push::main(model, push),
+        Some(Command::Compat(c)) => return compat::main(c),
+        None => {}
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
