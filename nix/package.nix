@@ -5,6 +5,7 @@
   stdenv,
   rustPlatform,
   prometheus,
+  prometheus-alertmanager,
   victoriametrics,
 }: let
   manifest = (builtins.fromTOML (builtins.readFile ../Cargo.toml)).package;
@@ -24,6 +25,8 @@ in
         ../bench
         ../lab.toml
         ../grafana
+        ../rules
+        ../docs/runbooks.md
         ../docs/metrics/reference.md
         ../docs/examples/queries.md
         ../nix
@@ -37,16 +40,17 @@ in
     doCheck = stdenv.hostPlatform.isLinux;
     # That promtool is Prometheus 3.x: tests/exporter.rs holds its page to exactly two findings
     # with promtool 2.x only (a newer promlint may add rules); with 3.x the page must still parse.
-    nativeCheckInputs = [prometheus prometheus.cli victoriametrics];
+    nativeCheckInputs = [prometheus prometheus.cli prometheus-alertmanager victoriametrics];
     # Every test whose name mentions nix needs nix-instantiate or flake.lock, which the build
     # sandbox has neither of; CI and the flake's nix-lib and lint checks run them.
     checkFlags = ["--skip=nix"];
 
-    # labctl looks for grafana/dashboards and docs/examples beside the lab.toml it reads.
+    # labctl looks for grafana/dashboards, rules and docs/examples beside the lab.toml it reads.
     postInstall = ''
       share=$out/share/remote-write-lab
       install -Dm644 lab.toml $share/lab.toml
       install -Dm644 -t $share/grafana/dashboards grafana/dashboards/*.json
+      install -Dm644 -t $share/rules rules/*.yml
       install -Dm644 -t $share/docs/examples docs/examples/queries.md
     '';
 

@@ -59,6 +59,12 @@ impl Lab {
             .unwrap();
         let lab = dir.path().join("lab.toml");
         std::fs::write(&lab, lab_toml).unwrap();
+        // labctl reads the alerting rules beside lab.toml.
+        std::os::unix::fs::symlink(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"),
+            dir.path().join("rules"),
+        )
+        .unwrap();
         let state = dir.path().join("state");
         let common = vec![
             "--state-dir".to_string(),

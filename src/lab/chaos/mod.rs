@@ -539,7 +539,6 @@ fn terms(s: &Scenario, plan: &Plan, r: &Report, t: &Topology) -> Vec<Term> {
     out
 }
 
-/// The bound on what a SIGKILLed vmagent loses: the in-memory part of its queue.
 /// The bound on what a SIGKILLed vmagent loses: the in-memory part of its queue, one block in
 /// flight per queue worker plus rows being batched and the last second of file writes (about 2
 /// s): `queues + ceil(2 s / interval)` scrapes' worth of samples.

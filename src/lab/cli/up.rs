@@ -117,8 +117,15 @@ pub fn prepare(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Prepared> {
     }
     let dashboards_dir = std::fs::canonicalize(args.lab.beside("grafana/dashboards"))
         .unwrap_or_else(|_| PathBuf::from("grafana/dashboards"));
-    let rules_dir =
-        std::fs::canonicalize(args.lab.beside("rules")).unwrap_or_else(|_| PathBuf::from("rules"));
+    // Both evaluators load rules/*.yml beside lab.toml; without them the lab would run with no
+    // alerts and say nothing.
+    let rules_dir = std::fs::canonicalize(args.lab.beside("rules")).map_err(|e| {
+        anyhow::anyhow!(
+            "no rules folder beside {} ({}: {e}): the lab's alerting rules (rules/*.yml) live next to lab.toml",
+            args.lab.lab.display(),
+            args.lab.beside("rules").display()
+        )
+    })?;
     let plan = render::plan(
         &topology,
         &render::Options {
