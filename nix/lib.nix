@@ -80,6 +80,10 @@ in rec {
     then url (hostOf vminsert) (find vminsert lab.vminsert).port "/insert/${toString lab.tenant}/prometheus/api/v1/write"
     else url (hostOf "victoria-metrics") lab.single.port "/api/v1/write";
 
+  # -search.latencyOffset of vmselect and the single node: lab.toml's latency_offset ("1s" when
+  # left out), written as src/render.rs writes it.
+  latencyOffset = lab: promDuration (lab.latency_offset or "1s");
+
   # The Prometheus-compatible query URL, through vmauth.
   queryUrl = {
     lab,

@@ -198,6 +198,7 @@ in {
           // {
             inherit (t.single) port;
             retentionPeriod = t.retention_period;
+            latencyOffset = rwlab.latencyOffset t;
           });
       };
 
@@ -216,6 +217,7 @@ in {
       vmselect = lib.mkIf cluster (instances t.vmselect (s: {
         inherit (s) port;
         storageNodes = splitNodes "vmselect_port";
+        latencyOffset = rwlab.latencyOffset t;
       }));
 
       vmauth = lib.mkIf (has "vmauth") {

@@ -441,8 +441,8 @@ fn vmselect(t: &Topology, o: &Options, s: &Named) -> Component {
         arg("-httpListenAddr", t.listen(s.port)),
         arg("-storageNode", storage_nodes(t, |s| s.vmselect_port)),
         arg("-cacheDataPath", o.data(&s.name).display()),
-        // Fresh samples are visible at once (the default hides the last 30 s).
-        arg("-search.latencyOffset", "1s"),
+        // lab.toml's latency_offset: 1 s shows fresh samples at once (the default hides 30 s).
+        arg("-search.latencyOffset", prom_duration(t.latency_offset)),
     ];
     Component::new(t, Kind::Vmselect, &s.name, s.port, args)
 }
@@ -452,7 +452,7 @@ fn single_node(t: &Topology, o: &Options) -> Component {
         arg("-storageDataPath", o.data("victoria-metrics").display()),
         arg("-httpListenAddr", t.listen(t.single.port)),
         arg("-retentionPeriod", &t.retention_period),
-        arg("-search.latencyOffset", "1s"),
+        arg("-search.latencyOffset", prom_duration(t.latency_offset)),
     ];
     Component::new(
         t,
@@ -646,6 +646,22 @@ mod tests {
         assert!(agent
             .args
             .contains(&"-remoteWrite.url=http://127.0.0.1:8428/api/v1/write".to_string()));
+    }
+
+    #[test]
+    fn render_latency_offset_from_lab_toml_on_vmselect_and_the_single_node() {
+        let mut t = lab();
+        t.latency_offset = Duration::from_secs(30);
+        let arg = |storage, name: &str| {
+            let p = plan(&t, &opts(storage));
+            let c = p.into_iter().find(|c| c.name == name).unwrap();
+            c.args
+                .into_iter()
+                .find(|a| a.starts_with("-search.latencyOffset="))
+        };
+        let want = Some("-search.latencyOffset=30s".to_string());
+        assert_eq!(arg(Storage::Cluster, "vmselect-2"), want);
+        assert_eq!(arg(Storage::Single, "victoria-metrics"), want);
     }
 
     #[test]
