@@ -55,7 +55,8 @@ let
     lab,
     hostOf,
   }: relabel: {
-    job_name = "mock-exporter";
+    # Stored as job="mock-exporter" by jobRelabel; this name shows on the target pages only.
+    job_name = "exporter";
     static_configs = [{targets = ["${hostOf "mock-exporter"}:${toString lab.exporter.port}"];}];
     relabel_configs = relabel;
   };

@@ -183,9 +183,17 @@ fn global(interval: Duration, labels: Value) -> Value {
     })
 }
 
+/// The scrape job of the exporter. Its series are stored with `job="mock-exporter"` (set by
+/// relabelling), so the job's own name shows only on the scrapers' target pages: a selector
+/// that asks for it finds nothing, which `labctl explain` diagnoses.
+pub const EXPORTER_SCRAPE_JOB: &str = "exporter";
+
+/// The `job` label the exporter's series are stored with.
+pub const EXPORTER_JOB: &str = "mock-exporter";
+
 fn exporter_job(t: &Topology, relabel: Vec<Value>) -> Value {
     json!({
-        "job_name": "mock-exporter",
+        "job_name": EXPORTER_SCRAPE_JOB,
         "static_configs": [{ "targets": [t.connect(t.exporter.port).to_string()] }],
         "relabel_configs": relabel,
     })
@@ -201,7 +209,7 @@ pub fn vmagent_config(t: &Topology, r: &Region, interval: Duration) -> Value {
             "region": r.name,
         })),
         "scrape_configs": [exporter_job(t, vec![
-            json!({ "target_label": "job", "replacement": "mock-exporter" }),
+            json!({ "target_label": "job", "replacement": EXPORTER_JOB }),
             json!({ "target_label": "availability_zone", "replacement": r.availability_zone }),
         ])],
     })
@@ -234,7 +242,7 @@ pub fn writer_config(t: &Topology, storage: Storage, interval: Duration) -> Valu
     json!({
         "global": global(interval, json!({ "cluster": w.cluster, "environment": w.environment })),
         "scrape_configs": [exporter_job(t, vec![
-            json!({ "target_label": "job", "replacement": "mock-exporter" }),
+            json!({ "target_label": "job", "replacement": EXPORTER_JOB }),
         ])],
         "remote_write": remote,
     })
@@ -686,6 +694,11 @@ mod tests {
             json!({"cluster": "prod-ap", "environment": "production", "region": "ap-southeast-1"})
         );
         assert_eq!(v["global"]["scrape_timeout"], "10s");
+        assert_eq!(v["scrape_configs"][0]["job_name"], "exporter");
+        assert_eq!(
+            v["scrape_configs"][0]["relabel_configs"][0],
+            json!({"target_label": "job", "replacement": "mock-exporter"})
+        );
         assert_eq!(
             v["scrape_configs"][0]["relabel_configs"][1],
             json!({"target_label": "availability_zone", "replacement": "ap-southeast-1a"})
