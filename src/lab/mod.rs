@@ -7,6 +7,7 @@
 //! - [`supervise`]: spawn, readiness, restart, stop; the state file of a running lab.
 //! - [`endpoints`]: where a running lab answers: one HTTP endpoint type with optional basic auth.
 //! - [`query`]: the Prometheus HTTP API client and its typed answers.
+//! - [`explain`]: a selector walked hop by hop along the lab's path, to where it is lost and why.
 //! - [`verify`]: the numbered end-to-end checks; [`dashboards`] and [`compare`]: the Grafana
 //!   panels and the two stores, against a live lab.
 //! - [`cli`]: `labctl` itself, a file per subcommand. It lives here, not beside the library's
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod compare;
 pub mod dashboards;
 pub mod endpoints;
+pub mod explain;
 pub mod query;
 pub mod render;
 pub mod supervise;

@@ -19,6 +19,7 @@ mod compare;
 mod dashboards;
 mod down;
 mod endpoints;
+mod explain;
 mod logs;
 mod render;
 mod status;
@@ -36,6 +37,7 @@ mod verify;
 ///   $ labctl up --storage single       # one victoria-metrics node instead of the cluster
 ///   $ labctl up --detach && labctl verify --wait 60s
 ///   $ labctl status
+///   $ labctl explain 'http_requests_total{region="eu-west-1"}'   # where is my series lost?
 ///   $ labctl dashboards check          # every Grafana panel query returns data
 ///   $ labctl compare                   # receiver vs VictoriaMetrics on the same queries
 ///   $ labctl down
@@ -58,6 +60,7 @@ enum Command {
     Status(status::StatusArgs),
     Logs(logs::LogsArgs),
     Verify(verify::VerifyArgs),
+    Explain(explain::ExplainArgs),
     Dashboards(dashboards::DashboardsArgs),
     Compare(compare::CompareArgs),
     Render(render::RenderArgs),
@@ -155,6 +158,7 @@ pub fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::Logs(a) => logs::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Dashboards(a) => dashboards::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Render(a) => render::run(a),
