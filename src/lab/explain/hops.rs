@@ -863,22 +863,17 @@ pub fn storage(lab: &Lab, backend: Backend, st: &mut State) -> anyhow::Result<Ho
         Backend::Receiver => raw_ranged(lab, &api),
     };
     let mut evidence = vec![line];
-    if let Some((d, source)) = &st.offset {
-        evidence.push(format!(
-            "-search.latencyOffset {}: {source}",
-            secs(d.as_secs_f64())
-        ));
-    }
     let newest = match &raw {
         Ok(Some(r)) => format!("newest raw sample {} before --at", secs(lab.at - r.newest)),
         Ok(None) => format!(
             "no raw sample in the {} before --at",
             secs(window.as_secs_f64())
         ),
-        Err(err) => format!("raw samples unreadable: {err:#}"),
+        Err(_) => "its raw samples cannot be read now".to_string(),
     };
     if let Err(err) = &raw {
-        evidence.push(format!("raw samples: {err:#}"));
+        let err: String = format!("{err:#}").chars().take(300).collect();
+        evidence.push(format!("raw samples: {err}…"));
     }
     st.raw = raw.ok().flatten();
     let partial = if partial { " (partial answer)" } else { "" };
@@ -1002,7 +997,7 @@ pub fn query(lab: &Lab, backend: Backend, st: &mut State) -> anyhow::Result<Hop>
         }
     );
     if a.is_partial {
-        return Ok(partial(lab, n).with([line]));
+        return Ok(led_by(partial(lab, n), line));
     }
     if let Some(s) = first {
         let mut metric = s.metric.clone();
@@ -1015,7 +1010,13 @@ pub fn query(lab: &Lab, backend: Backend, st: &mut State) -> anyhow::Result<Hop>
         );
         return Ok(Hop::pass(id, NAMES[4], format!("{n} series returned")).with([line, shown]));
     }
-    Ok(empty_answer(lab, backend, st, problem).with([line]))
+    Ok(led_by(empty_answer(lab, backend, st, problem), line))
+}
+
+/// `hop` with `line` as its first evidence.
+fn led_by(mut hop: Hop, line: String) -> Hop {
+    hop.evidence.insert(0, line);
+    hop
 }
 
 /// The query URL answered an error.
@@ -1415,7 +1416,7 @@ mod tests {
         let h = query(&lab, Backend::Vm, &mut State::default()).unwrap();
         assert_eq!(h.mark, Mark::Fail);
         assert!(h.summary.starts_with("partial answer (1 series)"), "{h:?}");
-        assert!(h.evidence[0].starts_with("down: vmstorage-1 "), "{h:?}");
+        assert!(h.evidence[1].starts_with("down: vmstorage-1 "), "{h:?}");
         assert!(
             h.fix.as_ref().unwrap().contains("-replicationFactor"),
             "{h:?}"
