@@ -30,9 +30,9 @@ use crate::lab::verify::Clock;
 ///
 ///   $ labctl explain 'http_requests_total{region="eu-west-1"}'
 ///   $ labctl explain 'http_requests_total{job="exporter"}'         # the name before relabelling
-///   $ labctl explain 'node_load1' --backend both --json
+///   $ labctl explain 'node_cpu_seconds_total{mode="idle"}' --backend both --json
 ///   $ labctl explain up --at now-10m
-///   $ labctl explain 'app_queue_size{region="us-east-1"}' --query-url http://127.0.0.1:8427/select/1/prometheus
+///   $ labctl explain app_queue_size --query-url http://127.0.0.1:8427/select/1/prometheus
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ExplainArgs {
