@@ -55,7 +55,8 @@ let
     lab,
     hostOf,
   }: relabel: {
-    job_name = "mock-exporter";
+    # Stored as job="mock-exporter" by jobRelabel; this name shows on the target pages only.
+    job_name = "exporter";
     static_configs = [{targets = ["${hostOf "mock-exporter"}:${toString lab.exporter.port}"];}];
     relabel_configs = relabel;
   };
@@ -79,6 +80,10 @@ in rec {
     if storage == "cluster"
     then url (hostOf vminsert) (find vminsert lab.vminsert).port "/insert/${toString lab.tenant}/prometheus/api/v1/write"
     else url (hostOf "victoria-metrics") lab.single.port "/api/v1/write";
+
+  # -search.latencyOffset of vmselect and the single node: lab.toml's latency_offset ("1s" when
+  # left out), written as src/render.rs writes it.
+  latencyOffset = lab: promDuration (lab.latency_offset or "1s");
 
   # The Prometheus-compatible query URL, through vmauth.
   queryUrl = {

@@ -202,6 +202,7 @@ in {
           // {
             inherit (t.single) port;
             retentionPeriod = t.retention_period;
+            latencyOffset = rwlab.latencyOffset t;
           });
       };
 
@@ -222,6 +223,7 @@ in {
         inherit (s) port;
         storageNodes = splitNodes "vmselect_port";
         replicationFactor = t.replication_factor or 1;
+        latencyOffset = rwlab.latencyOffset t;
       }));
 
       vmauth = lib.mkIf (has "vmauth") {

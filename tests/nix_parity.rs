@@ -155,3 +155,42 @@ fn replication_factor_reaches_vminsert_and_vmselect_in_both() {
         );
     }
 }
+
+#[test]
+fn nix_latency_offset_matches_the_rust_command_lines() {
+    let t = Topology::load(&std::path::Path::new(ROOT).join("lab.toml")).unwrap();
+    let mut slow = t.clone();
+    slow.latency_offset = Duration::from_secs(30);
+    let n = nix_eval(
+        r#"let l = import ./nix/lib.nix; lab = l.defaultLab; in
+           [ (l.latencyOffset lab) (l.latencyOffset (lab // { latency_offset = "30s"; }))
+             (l.latencyOffset (removeAttrs lab ["latency_offset"])) ]"#,
+    );
+    let arg = |t: &Topology, storage, name: &str| {
+        let o = render::Options {
+            storage,
+            scrape_interval: t.interval(false),
+            state_dir: "/s".into(),
+            vmauth_unauthorized_user: true,
+            grafana_home: None,
+            dashboards_dir: "/d".into(),
+            rules_dir: "/r".into(),
+        };
+        render::plan(t, &o)
+            .into_iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .args
+            .iter()
+            .find_map(|a| a.strip_prefix("-search.latencyOffset=").map(str::to_string))
+            .unwrap()
+    };
+    assert_eq!(
+        n,
+        json!([
+            arg(&t, Storage::Cluster, "vmselect-1"),
+            arg(&slow, Storage::Single, "victoria-metrics"),
+            render::prom_duration(remote_write_lab::lab::topology::DEFAULT_LATENCY_OFFSET),
+        ])
+    );
+}

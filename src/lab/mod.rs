@@ -12,6 +12,7 @@
 //! - [`query`]: the Prometheus HTTP API client and its typed answers.
 //! - [`alerts`]: the alerting APIs: rules each evaluator loaded, alerts each holds, what
 //!   Alertmanager received.
+//! - [`explain`]: a selector walked hop by hop along the lab's path, to where it is lost and why.
 //! - [`verify`]: the numbered end-to-end checks; [`dashboards`] and [`compare`]: the Grafana
 //!   panels and the two stores, against a live lab.
 //! - [`top`]: `labctl top`'s views: dashboard panels at one instant, drawn with ratatui.
@@ -26,6 +27,7 @@ pub mod compare;
 pub mod control;
 pub mod dashboards;
 pub mod endpoints;
+pub mod explain;
 pub mod query;
 pub mod render;
 pub mod supervise;

@@ -109,10 +109,19 @@ impl Sample {
     }
 }
 
-/// How a [`Client`] sends a GET.
+/// How a [`Client`] sends a GET (and the one kind of POST it makes, [`Client::probe_write`]).
 pub trait Transport: Send + Sync {
     /// The body of a successful (2xx) answer to a GET of `url`.
     fn get(&self, url: &str, auth: Option<&BasicAuth>) -> anyhow::Result<String>;
+
+    /// POSTs `body` with `headers` to `url`: the status and body of any answer; an error only
+    /// when there is none (refused, timed out).
+    fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> anyhow::Result<(u16, String)>;
 }
 
 struct Ureq(ureq::Agent);
@@ -139,7 +148,32 @@ impl Transport for Ureq {
         }
         Ok(body)
     }
+
+    fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> anyhow::Result<(u16, String)> {
+        let mut req = self.0.post(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut resp = req.send(body).with_context(|| format!("POST {url}"))?;
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_string()
+            .with_context(|| format!("reading the answer to POST {url}"))?;
+        Ok((resp.status().as_u16(), text))
+    }
 }
+
+/// A remote-write request holding no series: the snappy block of an empty protobuf message.
+/// Every receiver accepts it (2xx) on its write path, so it tells a wrong URL from a right one
+/// without writing anything.
+pub const EMPTY_WRITE_REQUEST: &[u8] = &[0];
 
 /// One series of VictoriaMetrics' `/api/v1/export`: its labels and raw sample timestamps.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -195,6 +229,18 @@ impl Client {
         self.transport.get(&e.join(path), e.auth.as_ref())
     }
 
+    /// Calls a Prometheus API path and returns the whole answer: `isPartial` and warnings too.
+    pub fn api_answer<T: DeserializeOwned>(
+        &self,
+        e: &Endpoint,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> anyhow::Result<ApiResponse<T>> {
+        let path = with_params(path, params);
+        let body = self.text(e, &path)?;
+        serde_json::from_str(&body).with_context(|| format!("{}: not an API answer", e.join(&path)))
+    }
+
     /// Calls a Prometheus API path and returns its `data`; an `error` answer is an error.
     pub fn api<T: DeserializeOwned>(
         &self,
@@ -202,11 +248,8 @@ impl Client {
         path: &str,
         params: &[(&str, String)],
     ) -> anyhow::Result<T> {
-        let path = with_params(path, params);
-        let url = e.join(&path);
-        let body = self.text(e, &path)?;
-        let answer: ApiResponse<T> =
-            serde_json::from_str(&body).with_context(|| format!("{url}: not an API answer"))?;
+        let url = e.join(&with_params(path, params));
+        let answer: ApiResponse<T> = self.api_answer(e, path, params)?;
         match (answer.status, answer.data) {
             (ApiStatus::Success, Some(data)) => Ok(data),
             (status, _) => bail!(
@@ -275,6 +318,16 @@ impl Client {
             .collect()
     }
 
+    /// POSTs [`EMPTY_WRITE_REQUEST`] to a remote-write URL: the status and text of the answer.
+    pub fn probe_write(&self, url: &str) -> anyhow::Result<(u16, String)> {
+        let headers = [
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+        ];
+        self.transport.post(url, &headers, EMPTY_WRITE_REQUEST)
+    }
+
     /// The series of `e`'s `/metrics` page.
     pub fn metrics(&self, e: &Endpoint) -> anyhow::Result<Vec<scrape::Series>> {
         scrape::parse(&self.text(e, "/metrics")?)
@@ -315,6 +368,19 @@ impl Transport for Recorded {
             .find(|(needles, _)| needles.iter().all(|n| url.contains(n)))
             .map(|(_, body)| body.clone())
             .ok_or_else(|| anyhow::anyhow!("GET {url}: connection refused (nothing recorded)"))
+    }
+
+    /// Answers a POST from an entry whose needles are all in `POST <url>`; its body is the
+    /// status, a space, and the text (`400 unsupported path`).
+    fn post(&self, url: &str, _: &[(&str, &str)], _: &[u8]) -> anyhow::Result<(u16, String)> {
+        let key = format!("POST {url}");
+        let (_, body) = self
+            .0
+            .iter()
+            .find(|(needles, _)| needles.iter().all(|n| key.contains(n)))
+            .ok_or_else(|| anyhow::anyhow!("{key}: connection refused (nothing recorded)"))?;
+        let (status, text) = body.split_once(' ').unwrap_or((body, ""));
+        Ok((status.parse()?, text.to_string()))
     }
 }
 

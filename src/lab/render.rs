@@ -203,9 +203,17 @@ fn global(interval: Duration, labels: Value) -> Value {
     })
 }
 
+/// The scrape job of the exporter. Its series are stored with `job="mock-exporter"` (set by
+/// relabelling), so the job's own name shows only on the scrapers' target pages: a selector
+/// that asks for it finds nothing, which `labctl explain` diagnoses.
+pub const EXPORTER_SCRAPE_JOB: &str = "exporter";
+
+/// The `job` label the exporter's series are stored with.
+pub const EXPORTER_JOB: &str = "mock-exporter";
+
 fn exporter_job(t: &Topology, relabel: Vec<Value>) -> Value {
     json!({
-        "job_name": "mock-exporter",
+        "job_name": EXPORTER_SCRAPE_JOB,
         "static_configs": [{ "targets": [t.connect(t.exporter.port).to_string()] }],
         "relabel_configs": relabel,
     })
@@ -221,7 +229,7 @@ pub fn vmagent_config(t: &Topology, r: &Region, interval: Duration) -> Value {
             "region": r.name,
         })),
         "scrape_configs": [exporter_job(t, vec![
-            json!({ "target_label": "job", "replacement": "mock-exporter" }),
+            json!({ "target_label": "job", "replacement": EXPORTER_JOB }),
             json!({ "target_label": "availability_zone", "replacement": r.availability_zone }),
         ])],
     })
@@ -278,7 +286,7 @@ pub fn writer_config(t: &Topology, storage: Storage, interval: Duration) -> Valu
     json!({
         "global": global(interval, json!({ "cluster": w.cluster, "environment": w.environment })),
         "scrape_configs": [exporter_job(t, vec![
-            json!({ "target_label": "job", "replacement": "mock-exporter" }),
+            json!({ "target_label": "job", "replacement": EXPORTER_JOB }),
         ])],
         "remote_write": remote,
         "remote_read": writer_remote_read(t),
@@ -567,8 +575,8 @@ fn vmselect(t: &Topology, o: &Options, s: &Named) -> Component {
         arg("-cacheDataPath", o.data(&s.name).display()),
         // Answers stay complete with up to replication_factor - 1 vmstorage nodes down.
         arg("-replicationFactor", t.replication_factor),
-        // Fresh samples are visible at once (the default hides the last 30 s).
-        arg("-search.latencyOffset", "1s"),
+        // lab.toml's latency_offset: 1 s shows fresh samples at once (the default hides 30 s).
+        arg("-search.latencyOffset", prom_duration(t.latency_offset)),
     ];
     Component::new(t, Kind::Vmselect, &s.name, s.port, args)
 }
@@ -578,7 +586,7 @@ fn single_node(t: &Topology, o: &Options) -> Component {
         arg("-storageDataPath", o.data("victoria-metrics").display()),
         arg("-httpListenAddr", t.listen(t.single.port)),
         arg("-retentionPeriod", &t.retention_period),
-        arg("-search.latencyOffset", "1s"),
+        arg("-search.latencyOffset", prom_duration(t.latency_offset)),
     ];
     Component::new(
         t,
@@ -808,6 +816,22 @@ mod tests {
     }
 
     #[test]
+    fn render_latency_offset_from_lab_toml_on_vmselect_and_the_single_node() {
+        let mut t = lab();
+        t.latency_offset = Duration::from_secs(30);
+        let arg = |storage, name: &str| {
+            let p = plan(&t, &opts(storage));
+            let c = p.into_iter().find(|c| c.name == name).unwrap();
+            c.args
+                .into_iter()
+                .find(|a| a.starts_with("-search.latencyOffset="))
+        };
+        let want = Some("-search.latencyOffset=30s".to_string());
+        assert_eq!(arg(Storage::Cluster, "vmselect-2"), want);
+        assert_eq!(arg(Storage::Single, "victoria-metrics"), want);
+    }
+
+    #[test]
     fn render_vminsert_points_at_both_storages() {
         let p = plan(&lab(), &opts(Storage::Cluster));
         let ins = p.iter().find(|c| c.name == "vminsert-2").unwrap();
@@ -829,6 +853,11 @@ mod tests {
             json!({"cluster": "prod-ap", "environment": "production", "region": "ap-southeast-1"})
         );
         assert_eq!(v["global"]["scrape_timeout"], "10s");
+        assert_eq!(v["scrape_configs"][0]["job_name"], "exporter");
+        assert_eq!(
+            v["scrape_configs"][0]["relabel_configs"][0],
+            json!({"target_label": "job", "replacement": "mock-exporter"})
+        );
         assert_eq!(
             v["scrape_configs"][0]["relabel_configs"][1],
             json!({"target_label": "availability_zone", "replacement": "ap-southeast-1a"})

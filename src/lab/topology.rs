@@ -69,6 +69,10 @@ pub struct Topology {
     /// `-replicationFactor` (cluster only; 1 when absent).
     #[serde(default = "one")]
     pub replication_factor: u32,
+    /// `-search.latencyOffset` of vmselect and the single node: queries do not see samples
+    /// younger than this (upstream's default is 30 s; the lab's 1 s shows fresh samples at once).
+    #[serde(with = "humantime_serde", default = "default_latency_offset")]
+    pub latency_offset: Duration,
     pub exporter: Exporter,
     pub vmauth: Vmauth,
     pub single: Single,
@@ -178,6 +182,13 @@ pub struct Receiver {
     pub port: Port,
     pub cluster: String,
     pub environment: String,
+}
+
+/// What `latency_offset` is when lab.toml leaves it out.
+pub const DEFAULT_LATENCY_OFFSET: Duration = Duration::from_secs(1);
+
+fn default_latency_offset() -> Duration {
+    DEFAULT_LATENCY_OFFSET
 }
 
 /// Name the writer uses for the Prometheus receiver in `remote_write`.
@@ -561,6 +572,19 @@ mod tests {
         );
         assert_eq!(t.interval(false), Duration::from_secs(15));
         assert_eq!(t.prometheus.writer.cluster, "staging-cluster");
+        assert_eq!(t.latency_offset, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn parse_defaults_the_latency_offset_and_reads_it() {
+        let line = "latency_offset = \"1s\"";
+        assert!(LAB.contains(line));
+        let t = Topology::parse(&LAB.replacen(line, "", 1)).unwrap();
+        assert_eq!(t.latency_offset, DEFAULT_LATENCY_OFFSET);
+        let t = Topology::parse(&LAB.replacen(line, "latency_offset = \"30s\"", 1)).unwrap();
+        assert_eq!(t.latency_offset, Duration::from_secs(30));
+        let e = err(&LAB.replacen(line, "latency_offset = \"soon\"", 1));
+        assert!(e.starts_with("latency_offset:"), "{e}");
     }
 
     #[test]

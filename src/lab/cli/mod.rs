@@ -23,6 +23,7 @@ mod control;
 mod dashboards;
 mod down;
 mod endpoints;
+mod explain;
 mod logs;
 mod render;
 mod status;
@@ -42,6 +43,7 @@ mod verify;
 ///   $ labctl up --detach && labctl verify --wait 60s
 ///   $ labctl status
 ///   $ labctl stop vminsert-1 && labctl start vminsert-1
+///   $ labctl explain 'http_requests_total{region="eu-west-1"}'   # where is my series lost?
 ///   $ labctl dashboards check          # every Grafana panel query returns data
 ///   $ labctl compare                   # receiver vs VictoriaMetrics on the same queries
 ///   $ labctl top                       # the lab live in the terminal (--once: one frame as text)
@@ -67,6 +69,7 @@ enum Command {
     Status(status::StatusArgs),
     Logs(logs::LogsArgs),
     Verify(verify::VerifyArgs),
+    Explain(explain::ExplainArgs),
     Dashboards(dashboards::DashboardsArgs),
     Compare(compare::CompareArgs),
     Top(top::TopArgs),
@@ -204,6 +207,7 @@ pub fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::Logs(a) => logs::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Dashboards(a) => dashboards::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Top(a) => top::run(a),
