@@ -265,10 +265,8 @@ fn cluster_scenarios_keep_their_promises() {
     let r = lab.chaos("vmstorage-down", "cluster", "8s");
     assert_pass(&r);
     drop(lab);
-    let rf2 = toml.replace(
-        "retention_period = \"1d\"",
-        "retention_period = \"1d\"\nreplication_factor = 2",
-    );
+    let rf2 = toml.replace("replication_factor = 1 ", "replication_factor = 2 ");
+    assert_ne!(rf2, toml, "lab.toml sets replication_factor = 1");
     let lab = Lab::up("cluster", 41500, &rf2);
     let r = lab.chaos("vmstorage-down", "cluster", "8s");
     assert_pass(&r);
