@@ -206,6 +206,42 @@ fn single_node_scenarios_keep_their_promises() {
     assert_eq!(lab.component_status("victoria-metrics"), "running");
     let skip = lab.chaos("vmstorage-down", "single", "1s");
     assert_eq!(skip["verdict"], "skip", "{skip}");
+
+    // Ctrl-C in the middle of a fault: the run restores what it paused before it exits.
+    let mut args = vec![
+        "chaos",
+        "run",
+        "vmagent-pause",
+        "--duration",
+        "120s",
+        "--fast",
+    ];
+    args.extend(["--storage", "single"]);
+    args.extend(lab.common.iter().map(String::as_str));
+    let mut child = Command::new(LABCTL)
+        .env("LABCTL_LAB", &lab.lab)
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while lab.component_status("vmagent-us-east-1") != "paused" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "vmagent-pause never paused the vmagent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "an interrupted run exited 0");
+    assert_eq!(
+        lab.component_status("vmagent-us-east-1"),
+        "running",
+        "Ctrl-C left the vmagent paused"
+    );
 }
 
 #[test]
