@@ -526,12 +526,15 @@ pub fn plan(t: &Topology, o: &Options) -> Vec<Component> {
 
 fn mock_exporter(t: &Topology) -> Component {
     let port = t.exporter.port;
-    let args = vec![
+    let mut args = vec![
         "--listen".into(),
         t.listen(port).to_string(),
         "--seed".into(),
         t.exporter.seed.to_string(),
     ];
+    for inc in &t.exporter.incident {
+        args.extend(["--incident".into(), inc.arg()]);
+    }
     Component::new(t, Kind::MockExporter, "mock-exporter", port, args)
 }
 
@@ -758,6 +761,21 @@ mod tests {
             dashboards_dir: "/dashboards".into(),
             rules_dir: "/rules".into(),
         }
+    }
+
+    #[test]
+    fn render_exporter_passes_each_incident_as_a_flag() {
+        let inc = "[[exporter.incident]]\nservice = \"auth\"\nroute = \"/auth/token\"\nstart = \"+2m\"\nduration = \"5m\"\nlatency = 4\n";
+        let t = Topology::parse(&format!("{}\n{inc}", include_str!("../../lab.toml"))).unwrap();
+        let p = plan(&t, &opts(Storage::Single));
+        let exporter = p.iter().find(|c| c.name == "mock-exporter").unwrap();
+        let flag = "service=auth,route=/auth/token,start=+2m,duration=5m,errors=1,latency=4";
+        assert_eq!(
+            exporter.args[4..],
+            ["--incident".to_string(), flag.to_string()]
+        );
+        let plain = plan(&lab(), &opts(Storage::Single));
+        assert!(!plain[0].args.contains(&"--incident".to_string()));
     }
 
     #[test]
