@@ -196,6 +196,16 @@ fn single_node_scenarios_keep_their_promises() {
     // Longer than the 4 queue workers × 2 s that each hold a block in memory: the rest goes to disk.
     let r = lab.chaos("vminsert-down", "single", "15s");
     assert_pass(&r);
+    // The alert it must raise is watched and reported (fired or not within the run).
+    assert_eq!(r["alerts"][0]["alert"], "RemoteWriteFailingVmagent", "{r}");
+    let notes = r["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("alert RemoteWriteFailingVmagent: ")),
+        "{notes:?}"
+    );
     for p in r["paths"].as_array().unwrap().iter().take(4) {
         assert!(p["queue_peak"].as_f64().unwrap() > 0.0, "no buffering: {p}");
     }
