@@ -652,3 +652,27 @@ fn ratio_after(m: &Model) -> f64 {
     let (server, _) = checkout_delta(m, from, to, "503");
     server / (ok + client + server)
 }
+
+#[test]
+fn regional_incident_shows_only_on_its_region_page() {
+    let spec: Spec = format!(
+        "service=auth,region=eu-west-1,start={},duration=5m,errors=10",
+        T0
+    )
+    .parse()
+    .unwrap();
+    let model = Model::new(FleetOptions::default())
+        .with_incidents(vec![spec.resolve(0)])
+        .unwrap();
+    let plain = exposition::render(&Model::new(FleetOptions::default()), T0 + 120);
+    assert_eq!(exposition::render(&model, T0 + 120), plain);
+    assert_eq!(
+        exposition::render_for(&model, T0 + 120, Some("us-east-1")),
+        plain
+    );
+    assert_ne!(
+        exposition::render_for(&model, T0 + 120, Some("eu-west-1")),
+        plain
+    );
+    assert!(model.has_regional_incident("eu-west-1") && !model.has_regional_incident("us-east-1"));
+}

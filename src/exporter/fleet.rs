@@ -527,12 +527,19 @@ impl Model {
         &self.incidents
     }
 
-    /// The incidents as `host` sees them at `now`.
-    fn windows(&self, h: &HostState, now: u64) -> Vec<Window<'_>> {
+    /// Whether some incident is limited to `region`: its page differs from the plain one.
+    pub fn has_regional_incident(&self, region: &str) -> bool {
+        self.incidents
+            .iter()
+            .any(|i| i.region.as_deref() == Some(region))
+    }
+
+    /// The incidents as `host` sees them at `now`, on the page for `region`.
+    fn windows(&self, h: &HostState, now: u64, region: Option<&str>) -> Vec<Window<'_>> {
         let at = |t: u64| h.load.integrals((t.min(now) as f64 - h.boot).max(0.0));
         self.incidents
             .iter()
-            .filter(|inc| inc.start < now)
+            .filter(|inc| inc.start < now && inc.shows_in(region))
             .map(|incident| Window {
                 incident,
                 from: at(incident.start),
@@ -586,6 +593,12 @@ impl Model {
 
     /// Sends every series of the page at `now` (Unix seconds, quantised to the second) to `sink`.
     pub fn emit(&self, now: u64, sink: &mut dyn Sink) {
+        self.emit_for(now, None, sink)
+    }
+
+    /// [`Model::emit`] for the page scraped as `region` (`?region=`): incidents limited to
+    /// another region, or to some region when `region` is none, do not show on it.
+    pub fn emit_for(&self, now: u64, region: Option<&str>, sink: &mut dyn Sink) {
         let hosts: Vec<HostState> = (0..self.opts.scale)
             .map(|i| self.host(i, now as f64))
             .collect();
@@ -622,7 +635,7 @@ impl Model {
             probe_failure,
         ];
         for (h, (ints, d)) in hosts.iter().zip(&at) {
-            http(&mut e, h, ints, &self.windows(h, now), k);
+            http(&mut e, h, ints, &self.windows(h, now, region), k);
             for f in groups {
                 f(&mut e, h, ints, *d, k);
             }

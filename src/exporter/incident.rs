@@ -5,6 +5,8 @@
 //! (`--incident` on the command line, `[[exporter.incident]]` in lab.toml):
 //!
 //! - `service` (required) and `route` (optional: every route of the service) pick the endpoints;
+//! - `region` (optional: every region) limits it to the pages scraped with `?region=NAME`, as each
+//!   region's vmagent in the lab scrapes; a scrape without it never sees a regional incident;
 //! - `start` is `+DURATION` after the exporter starts, or an instant (Unix seconds or RFC 3339);
 //!   [`Spec::resolve`] turns it into Unix seconds once, so the page stays a pure function of
 //!   (seed, time, schedule);
@@ -34,6 +36,7 @@ pub enum Start {
 pub struct Spec {
     pub service: String,
     pub route: Option<String>,
+    pub region: Option<String>,
     pub start: Start,
     pub duration: Duration,
     pub errors: f64,
@@ -45,6 +48,7 @@ pub struct Spec {
 pub struct Incident {
     pub service: String,
     pub route: Option<String>,
+    pub region: Option<String>,
     pub start: u64,
     pub end: u64,
     pub errors: f64,
@@ -61,6 +65,7 @@ impl Spec {
         Incident {
             service: self.service.clone(),
             route: self.route.clone(),
+            region: self.region.clone(),
             start,
             end: start + self.duration.as_secs(),
             errors: self.errors,
@@ -75,13 +80,26 @@ impl Incident {
         self.service == service && self.route.as_deref().is_none_or(|r| r == route)
     }
 
-    /// Whether two incidents could touch one endpoint at one time.
+    /// Whether the incident shows on the page scraped for `region` (none: no `?region=`).
+    pub fn shows_in(&self, region: Option<&str>) -> bool {
+        match (&self.region, region) {
+            (None, _) => true,
+            (Some(mine), Some(r)) => mine == r,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Whether two incidents could touch one endpoint on one page at one time.
     fn overlaps(&self, o: &Incident) -> bool {
-        let routes = match (&self.route, &o.route) {
+        let both = |a: &Option<String>, b: &Option<String>| match (a, b) {
             (Some(a), Some(b)) => a == b,
             _ => true,
         };
-        self.service == o.service && routes && self.start < o.end && o.start < self.end
+        self.service == o.service
+            && both(&self.route, &o.route)
+            && both(&self.region, &o.region)
+            && self.start < o.end
+            && o.start < self.end
     }
 }
 
@@ -119,6 +137,7 @@ impl FromStr for Spec {
 
     fn from_str(s: &str) -> Result<Spec, String> {
         let (mut service, mut route, mut start, mut duration) = (None, None, None, None);
+        let mut region = None;
         let (mut errors, mut latency) = (1.0, 1.0);
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part
@@ -127,13 +146,14 @@ impl FromStr for Spec {
             match k.trim() {
                 "service" => service = Some(v.to_string()),
                 "route" => route = Some(v.to_string()),
+                "region" => region = Some(v.to_string()),
                 "start" => start = Some(parse_start(v)?),
                 "duration" => duration = Some(parse_duration(v)?),
                 "errors" => errors = parse_factor("errors", v)?,
                 "latency" => latency = parse_factor("latency", v)?,
                 other => {
                     return Err(format!(
-                        "unknown key `{other}` (service, route, start, duration, errors, latency)"
+                        "unknown key `{other}` (service, route, region, start, duration, errors, latency)"
                     ))
                 }
             }
@@ -141,6 +161,7 @@ impl FromStr for Spec {
         let spec = Spec {
             service: service.ok_or("service= is required")?,
             route,
+            region,
             start: start.ok_or("start= is required (+60s, or a Unix second)")?,
             duration: duration.ok_or("duration= is required (e.g. 10m)")?,
             errors,
@@ -193,6 +214,9 @@ impl fmt::Display for Spec {
         if let Some(r) = &self.route {
             write!(f, ",route={r}")?;
         }
+        if let Some(r) = &self.region {
+            write!(f, ",region={r}")?;
+        }
         match self.start {
             Start::After(d) => write!(f, ",start=+{}s", d.as_secs())?,
             Start::At(t) => write!(f, ",start={t}")?,
@@ -214,7 +238,7 @@ mod tests {
     #[test]
     fn parse_incident_reads_every_key() {
         let s: Spec =
-            "service=checkout,route=/checkout/pay,start=+60s,duration=10m,errors=20,latency=3"
+            "service=checkout,route=/checkout/pay,region=eu-west-1,start=+60s,duration=10m,errors=20,latency=3"
                 .parse()
                 .unwrap();
         assert_eq!(s.start, Start::After(Duration::from_secs(60)));
@@ -251,6 +275,7 @@ mod tests {
         let inc = |svc: &str, route: Option<&str>, start: u64| Incident {
             service: svc.into(),
             route: route.map(Into::into),
+            region: None,
             start,
             end: start + 60,
             errors: 2.0,
@@ -260,6 +285,14 @@ mod tests {
         assert!(check(&[inc("checkout", None, 0), inc("checkout", None, 60)], &eps).is_ok());
         let e = check(&[inc("checkout", None, 0), inc("checkout", None, 30)], &eps).unwrap_err();
         assert!(e.contains("incidents 1 and 2 overlap"), "{e}");
+        let mut eu = inc("checkout", None, 30);
+        eu.region = Some("eu-west-1".into());
+        let mut us = eu.clone();
+        us.region = Some("us-east-1".into());
+        assert!(check(&[eu.clone(), us], &eps).is_ok());
+        assert!(check(&[inc("checkout", None, 0), eu.clone()], &eps).is_err());
+        assert!(eu.shows_in(Some("eu-west-1")) && !eu.shows_in(Some("us-east-1")));
+        assert!(!eu.shows_in(None) && inc("auth", None, 0).shows_in(None));
         let e = check(&[inc("checkout", Some("/nope"), 0)], &eps).unwrap_err();
         assert!(
             e.contains("no endpoint is service=checkout,route=/nope"),

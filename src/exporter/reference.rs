@@ -75,6 +75,7 @@ while: the fault the SLO alerts in `rules/service.yml` are written for. Schedule
     [[exporter.incident]]
     service = \"checkout\"
     route = \"/checkout/pay\"   # optional: every route of the service by default
+    region = \"eu-west-1\"      # optional: every region by default
     start = \"+60s\"            # after the exporter starts; or Unix seconds, or RFC 3339
     duration = \"10m\"
     errors = 20                 # factor on the server-error share of requests
@@ -90,8 +91,10 @@ while: the fault the SLO alerts in `rules/service.yml` are written for. Schedule
   made inside the window are counted apart and spread over the buckets by their own distribution,
   so counters never go down, `le=\"+Inf\"` equals `_count`, and `http_requests_total` equals the
   histograms' `_count` during and after an incident.
-- Two incidents on one endpoint must not overlap in time. There is no region key: the exporter
-  serves one page to every region's vmagent, so an incident shows in every region.
+- `region` limits the incident to the page scraped with `?region=NAME`. The lab's vmagents scrape
+  with their region's name, so only that region's series (and the SLO alerts on them) see it; a
+  scrape without `?region=` never does. Without `region`, every page shows the incident.
+- Two incidents on one endpoint and region must not overlap in time.
 
 Endpoints an incident can name:
 ";

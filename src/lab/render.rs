@@ -219,19 +219,25 @@ fn exporter_job(t: &Topology, relabel: Vec<Value>) -> Value {
     })
 }
 
-/// A region's vmagent `-promscrape.config`: its external labels, and relabelling of `job` and
-/// `availability_zone` on the exporter's series.
+/// A region's vmagent `-promscrape.config`: its external labels, relabelling of `job` and
+/// `availability_zone` on the exporter's series, and `?region=` on the scrape, so that an
+/// incident limited to the region shows on its page only.
 pub fn vmagent_config(t: &Topology, r: &Region, interval: Duration) -> Value {
+    let mut job = exporter_job(
+        t,
+        vec![
+            json!({ "target_label": "job", "replacement": EXPORTER_JOB }),
+            json!({ "target_label": "availability_zone", "replacement": r.availability_zone }),
+        ],
+    );
+    job["params"] = json!({ "region": [r.name] });
     json!({
         "global": global(interval, json!({
             "cluster": r.cluster,
             "environment": r.environment,
             "region": r.name,
         })),
-        "scrape_configs": [exporter_job(t, vec![
-            json!({ "target_label": "job", "replacement": EXPORTER_JOB }),
-            json!({ "target_label": "availability_zone", "replacement": r.availability_zone }),
-        ])],
+        "scrape_configs": [job],
     })
 }
 
@@ -879,6 +885,10 @@ mod tests {
         assert_eq!(
             v["scrape_configs"][0]["relabel_configs"][1],
             json!({"target_label": "availability_zone", "replacement": "ap-southeast-1a"})
+        );
+        assert_eq!(
+            v["scrape_configs"][0]["params"],
+            json!({"region": ["ap-southeast-1"]})
         );
     }
 

@@ -107,6 +107,10 @@ pub struct ExporterIncident {
     pub service: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+    /// A `[[region]]` name: only that region's vmagent sees the incident (it scrapes with
+    /// `?region=NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// `+DURATION` after the exporter starts, Unix seconds or RFC 3339.
     pub start: String,
     pub duration: String,
@@ -128,8 +132,13 @@ impl ExporterIncident {
             .as_deref()
             .map(|r| format!(",route={r}"))
             .unwrap_or_default();
+        let region = self
+            .region
+            .as_deref()
+            .map(|r| format!(",region={r}"))
+            .unwrap_or_default();
         format!(
-            "service={}{route},start={},duration={},errors={},latency={}",
+            "service={}{route}{region},start={},duration={},errors={},latency={}",
             self.service, self.start, self.duration, self.errors, self.latency
         )
     }
@@ -306,6 +315,15 @@ impl Topology {
                 .arg()
                 .parse()
                 .map_err(|e| invalid(format!("exporter.incident[{i}]"), e))?;
+            if let Some(r) = spec.region.as_deref() {
+                if !self.region.iter().any(|reg| reg.name == r) {
+                    let names: Vec<&str> = self.region.iter().map(|r| r.name.as_str()).collect();
+                    return Err(invalid(
+                        format!("exporter.incident[{i}].region"),
+                        format!("{r:?} is no [[region]] (known: {})", names.join(", ")),
+                    ));
+                }
+            }
             schedule.push(spec.resolve(0));
         }
         incident::check(&schedule, &fleet::endpoints()).map_err(|e| invalid("exporter.incident", e))
@@ -644,6 +662,7 @@ mod tests {
             assert!(e.to_string().contains(want), "{e}");
         };
         bad("latency = -2\n", "latency `-2`");
+        bad("region = \"mars-1\"\n", "\"mars-1\" is no [[region]]");
         bad(
             "[[exporter.incident]]\nservice = \"checkout\"\nstart = \"+5m\"\nduration = \"1m\"\n",
             "incidents 1 and 2 overlap",

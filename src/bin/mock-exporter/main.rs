@@ -64,12 +64,14 @@ struct Args {
     /// Schedule an incident: one service (or one route of it) answers with more server errors
     /// and more slowly for a while. Repeat for several; two on one endpoint must not overlap.
     ///
-    /// Keys: service (required), route (default: every route of the service), start (+DURATION
-    /// after the exporter starts, Unix seconds or RFC 3339), duration, errors (factor on the
-    /// server-error share; successes give way so the request rate stays), latency (factor on
-    /// the median latency). Services and routes are listed by --list-metrics.
+    /// Keys: service (required), route (default: every route of the service), region (default:
+    /// every page; with it, only /metrics?region=NAME shows the incident, as the lab's vmagents
+    /// scrape), start (+DURATION after the exporter starts, Unix seconds or RFC 3339), duration,
+    /// errors (factor on the server-error share; successes give way so the request rate stays),
+    /// latency (factor on the median latency). Services and routes are listed by --list-metrics.
     ///
     ///   --incident 'service=checkout,start=+60s,duration=10m,errors=20,latency=3'
+    ///   --incident 'service=auth,route=/auth/token,region=eu-west-1,start=+5m,duration=2m,errors=50'
     #[arg(long, value_name = "SPEC", global = true, verbatim_doc_comment)]
     incident: Vec<Spec>,
 
