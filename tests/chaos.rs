@@ -149,7 +149,23 @@ fn summary(r: &Value) -> String {
             )
         })
         .collect();
-    format!("{} [{}]", r["verdict"], paths.join("; "))
+    let alerts: Vec<String> = r["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            format!(
+                "{} fired after {}s for {}, resolved {}s after restore",
+                a["alert"], a["fired_after_s"], a["fired_for"], a["resolved_after_s"]
+            )
+        })
+        .collect();
+    format!(
+        "{} [{}] alerts: [{}]",
+        r["verdict"],
+        paths.join("; "),
+        alerts.join("; ")
+    )
 }
 
 fn assert_pass(r: &Value) {
