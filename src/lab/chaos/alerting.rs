@@ -23,7 +23,7 @@ pub struct AlertSeen {
     /// Seconds from the fault until it fired (at an evaluator or Alertmanager); none when it did
     /// not within the run.
     pub fired_after_s: Option<f64>,
-    /// The `component` or `region` labels of its firing instances, as first seen.
+    /// The `component` or `region` labels of its firing instances, all seen during the run.
     pub fired_for: Vec<String>,
     /// Seconds from the restore until it was raised nowhere, once it had fired.
     pub resolved_after_s: Option<f64>,
@@ -112,8 +112,10 @@ impl AlertWatch {
         for s in &mut self.seen {
             if s.fired_after_s.is_none() && alerts::reached(rows, s.alert, Wanted::Firing, None) {
                 s.fired_after_s = Some((now - self.injected).max(0.0));
-                s.fired_for = firing_for(rows, s.alert);
             }
+            s.fired_for.extend(firing_for(rows, s.alert));
+            s.fired_for.sort();
+            s.fired_for.dedup();
             if let (Some(r), Some(_), None) = (restored, s.fired_after_s, s.resolved_after_s) {
                 if alerts::reached(rows, s.alert, Wanted::Resolved, None) {
                     s.resolved_after_s = Some((now - r).max(0.0));
@@ -175,7 +177,8 @@ mod tests {
                 "vmagent-ap-southeast-1",
             ),
         ];
-        w.update(&firing, 125.0, None);
+        w.update(&firing[..1], 125.0, None);
+        w.update(&firing, 127.0, None);
         // Gone before the restore is not a resolution.
         w.update(&[], 128.0, None);
         w.update(&firing, 131.0, Some(130.0));
