@@ -112,13 +112,15 @@ in rec {
       region = region.name;
     };
     scrape_configs = [
-      (exporterJob {inherit lab hostOf;} [
-        jobRelabel
-        {
-          target_label = "availability_zone";
-          replacement = region.availability_zone;
-        }
-      ])
+      ((exporterJob {inherit lab hostOf;} [
+          jobRelabel
+          {
+            target_label = "availability_zone";
+            replacement = region.availability_zone;
+          }
+        ])
+        # ?region= on the scrape: an incident limited to the region shows on its page only.
+        // {params.region = [region.name];})
     ];
   };
 

@@ -195,6 +195,13 @@ in {
         // {
           enable = true;
           inherit (t.exporter) port seed;
+          # [[exporter.incident]] as labctl passes it: `--incident KEY=VALUE,…`.
+          incidents = map (i:
+            "service=${i.service}${lib.optionalString (i ? route) ",route=${i.route}"}"
+            + lib.optionalString (i ? region) ",region=${i.region}"
+            + ",start=${i.start},duration=${i.duration}"
+            + ",errors=${toString (i.errors or 1)},latency=${toString (i.latency or 1)}")
+          (t.exporter.incident or []);
         }));
 
       vmsingle = lib.mkIf (!cluster && has "victoria-metrics") {

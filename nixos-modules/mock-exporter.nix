@@ -29,6 +29,12 @@ in {
         default = 1;
         description = "Number of simulated hosts; about 112 give 100,000 series.";
       };
+      incidents = lib.mkOption {
+        type = lib.types.listOf lib.types.str;
+        default = [];
+        example = ["service=checkout,start=+60s,duration=10m,errors=20,latency=3"];
+        description = "Scheduled incidents, each passed as `--incident` (see docs/metrics/reference.md).";
+      };
     }
     // builtins.removeAttrs (common.instanceOptions "mock exporter") ["enable"];
 
@@ -36,15 +42,17 @@ in {
     systemd.services.rwlab-mock-exporter = common.service {
       description = "remote-write-lab mock exporter";
       inherit (cfg) extraArgs;
-      argv = [
-        (lib.getExe' cfg.package "mock-exporter")
-        "--listen"
-        (common.addr cfg.listenAddress cfg.port)
-        "--seed"
-        (toString cfg.seed)
-        "--scale"
-        (toString cfg.scale)
-      ];
+      argv =
+        [
+          (lib.getExe' cfg.package "mock-exporter")
+          "--listen"
+          (common.addr cfg.listenAddress cfg.port)
+          "--seed"
+          (toString cfg.seed)
+          "--scale"
+          (toString cfg.scale)
+        ]
+        ++ lib.concatMap (i: ["--incident" i]) cfg.incidents;
     };
     services.rwlab.openPorts = lib.mkIf cfg.openFirewall [cfg.port];
   };

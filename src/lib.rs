@@ -7,7 +7,8 @@
 //!   nothing of the lab.
 //! - `labctl` renders, runs and checks the lab. Everything it needs lives in [`lab`]: topology,
 //!   rendering, supervisor, verify, queries, comparison, dashboards, and a file per subcommand
-//!   in `lab::cli`. It reaches the exporter only over HTTP.
+//!   in `lab::cli`. It reaches the exporter only over HTTP, and borrows its incident parser
+//!   to check `[[exporter.incident]]` in lab.toml.
 //!
 //! [`scrape`] (text page to series) is shared: the lab's checks and the exporter's tests read
 //! pages with it.

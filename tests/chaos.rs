@@ -149,7 +149,23 @@ fn summary(r: &Value) -> String {
             )
         })
         .collect();
-    format!("{} [{}]", r["verdict"], paths.join("; "))
+    let alerts: Vec<String> = r["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            format!(
+                "{} fired after {}s for {}, resolved {}s after restore",
+                a["alert"], a["fired_after_s"], a["fired_for"], a["resolved_after_s"]
+            )
+        })
+        .collect();
+    format!(
+        "{} [{}] alerts: [{}]",
+        r["verdict"],
+        paths.join("; "),
+        alerts.join("; ")
+    )
 }
 
 fn assert_pass(r: &Value) {
@@ -196,6 +212,16 @@ fn single_node_scenarios_keep_their_promises() {
     // Longer than the 4 queue workers × 2 s that each hold a block in memory: the rest goes to disk.
     let r = lab.chaos("vminsert-down", "single", "15s");
     assert_pass(&r);
+    // The alert it must raise is watched and reported (fired or not within the run).
+    assert_eq!(r["alerts"][0]["alert"], "RemoteWriteFailingVmagent", "{r}");
+    let notes = r["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("alert RemoteWriteFailingVmagent: ")),
+        "{notes:?}"
+    );
     for p in r["paths"].as_array().unwrap().iter().take(4) {
         assert!(p["queue_peak"].as_f64().unwrap() > 0.0, "no buffering: {p}");
     }

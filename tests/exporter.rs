@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use remote_write_lab::exporter::catalog::FAMILIES;
 use remote_write_lab::exporter::exposition;
 use remote_write_lab::exporter::fleet::{Churn, FleetOptions, Model, REGIONS};
+use remote_write_lab::exporter::incident::Spec;
 use remote_write_lab::scrape::{self, Series};
 
 /// A Tuesday afternoon in November 2026, well past every simulated boot.
@@ -521,4 +522,157 @@ fn churn_replaces_a_fraction_of_hosts_with_fresh_series() {
         .map(|s| s.value)
         .sum::<f64>();
     assert!(cpu <= 31.0 * 8.0, "fresh host has {cpu} CPU seconds");
+}
+
+/// An incident on checkout from `T0 + 100` for ten minutes: 20 times the server errors, 3 times
+/// the latency.
+fn checkout_incident() -> Model {
+    let spec: Spec = format!(
+        "service=checkout,start={},duration=10m,errors=20,latency=3",
+        T0 + 100
+    )
+    .parse()
+    .unwrap();
+    Model::new(FleetOptions::default())
+        .with_incidents(vec![spec.resolve(0)])
+        .unwrap()
+}
+
+fn series_of(model: &Model, t: u64) -> HashMap<String, Series> {
+    let text = String::from_utf8(exposition::render(model, t)).unwrap();
+    scrape::parse(&text)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id(), s))
+        .collect()
+}
+
+#[test]
+fn incident_keeps_invariants_and_counters_monotonic_across_its_window() {
+    let model = checkout_incident();
+    // Before, at, inside, at the end of and after the window, at 1, 2 and 15 s spacings.
+    let times = [
+        T0 + 85,
+        T0 + 98,
+        T0 + 99,
+        T0 + 100,
+        T0 + 101,
+        T0 + 400,
+        T0 + 690,
+    ]
+    .into_iter()
+    .chain([T0 + 698, T0 + 699, T0 + 700, T0 + 701, T0 + 1000]);
+    for (i, t) in times.enumerate() {
+        let step = [1, 2, 15][i % 3];
+        let (a, b) = (series_of(&model, t), series_of(&model, t + step));
+        check_page_invariants(&a);
+        check_page_invariants(&b);
+        for (id, s) in &a {
+            if matches!(kind_of(&s.name), "counter" | "histogram") {
+                let after = b[id].value;
+                assert!(
+                    after >= s.value,
+                    "{id} went down at {t}: {} -> {after}",
+                    s.value
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn incident_leaves_the_page_alone_before_it_starts_and_other_services_always() {
+    let (plain, model) = (Model::new(FleetOptions::default()), checkout_incident());
+    assert_eq!(
+        exposition::render(&plain, T0 + 100),
+        exposition::render(&model, T0 + 100)
+    );
+    let (a, b) = (series_of(&plain, T0 + 400), series_of(&model, T0 + 400));
+    for (id, s) in &a {
+        if s.labels.get("service").is_none_or(|svc| svc != "checkout") {
+            assert_eq!(s.value, b[id].value, "{id}");
+        }
+    }
+}
+
+/// Requests and their mean latency for checkout's outcome `code` between two instants.
+fn checkout_delta(model: &Model, from: u64, to: u64, code: &str) -> (f64, f64) {
+    let (a, b) = (series_of(model, from), series_of(model, to));
+    let l = [
+        ("code", code),
+        ("method", "POST"),
+        ("route", "/checkout/pay"),
+        ("service", "checkout"),
+    ];
+    let d = |name: &str| value(&b, name, &l) - value(&a, name, &l);
+    let n = d("http_requests_total");
+    (n, d("http_request_duration_seconds_sum") / n)
+}
+
+#[test]
+fn incident_multiplies_the_error_ratio_and_latency_of_its_service() {
+    let (plain, model) = (Model::new(FleetOptions::default()), checkout_incident());
+    let (from, to) = (T0 + 200, T0 + 600);
+    let ratio = |m: &Model| {
+        let (ok, ok_latency) = checkout_delta(m, from, to, "200");
+        let (client, _) = checkout_delta(m, from, to, "402");
+        let (server, _) = checkout_delta(m, from, to, "503");
+        (
+            server / (ok + client + server),
+            ok + client + server,
+            ok_latency,
+        )
+    };
+    let (base, base_total, base_latency) = ratio(&plain);
+    let (hit, hit_total, hit_latency) = ratio(&model);
+    let factor = hit / base;
+    // Exactly 20 at average load; the load differs from 1 by up to a third.
+    assert!(
+        (14.0..=26.0).contains(&factor),
+        "error ratio {base} -> {hit}"
+    );
+    assert!(
+        (hit_total / base_total - 1.0).abs() < 0.1,
+        "{base_total} -> {hit_total}"
+    );
+    let slower = hit_latency / base_latency;
+    assert!((2.9..=3.1).contains(&slower), "latency x{slower}");
+    // After the window the ratio is back to what it was.
+    let (after, after_plain) = (ratio_after(&model), ratio_after(&plain));
+    assert!(
+        (after / after_plain - 1.0).abs() < 0.05,
+        "{after} vs {after_plain}"
+    );
+}
+
+fn ratio_after(m: &Model) -> f64 {
+    let (from, to) = (T0 + 800, T0 + 3800);
+    let (ok, _) = checkout_delta(m, from, to, "200");
+    let (client, _) = checkout_delta(m, from, to, "402");
+    let (server, _) = checkout_delta(m, from, to, "503");
+    server / (ok + client + server)
+}
+
+#[test]
+fn regional_incident_shows_only_on_its_region_page() {
+    let spec: Spec = format!(
+        "service=auth,region=eu-west-1,start={},duration=5m,errors=10",
+        T0
+    )
+    .parse()
+    .unwrap();
+    let model = Model::new(FleetOptions::default())
+        .with_incidents(vec![spec.resolve(0)])
+        .unwrap();
+    let plain = exposition::render(&Model::new(FleetOptions::default()), T0 + 120);
+    assert_eq!(exposition::render(&model, T0 + 120), plain);
+    assert_eq!(
+        exposition::render_for(&model, T0 + 120, Some("us-east-1")),
+        plain
+    );
+    assert_ne!(
+        exposition::render_for(&model, T0 + 120, Some("eu-west-1")),
+        plain
+    );
+    assert!(model.has_regional_incident("eu-west-1") && !model.has_regional_incident("us-east-1"));
 }

@@ -90,8 +90,13 @@ impl Sink for Families {
 
 /// Renders the page at `now` (Unix seconds).
 pub fn render(model: &Model, now: u64) -> Vec<u8> {
+    render_for(model, now, None)
+}
+
+/// Renders the page at `now` as scraped for `region` (see [`Model::emit_for`]).
+pub fn render_for(model: &Model, now: u64, region: Option<&str>) -> Vec<u8> {
     let mut families = Families::new();
-    model.emit(now, &mut families);
+    model.emit_for(now, region, &mut families);
     let mut out = Vec::new();
     TextEncoder::new()
         .encode(&families.0, &mut out)

@@ -14,9 +14,14 @@
 //! - per CPU, `idle` is wall-clock time since boot minus the other modes, so the modes add up to
 //!   elapsed seconds exactly;
 //! - errors and slow tails grow with the square of the load, ordinary traffic linearly, so errors
-//!   and latency rise together at the daily peak.
+//!   and latency rise together at the daily peak;
+//! - an [`Incident`] does not bend a histogram's distribution: the requests an endpoint serves
+//!   inside the incident's window are counted by components of their own (rate times the
+//!   incident's factor, median times its latency factor), taken out of the ordinary ones, so
+//!   every bucket stays a sum of monotonic counters and the invariants above still hold.
 
 use super::catalog::Fam;
+use super::incident::{self, Incident};
 use super::simulate::{
     self, key, lognormal_cdf, lognormal_mean, unit, Draw, Integrals, Load, Rate,
 };
@@ -193,6 +198,19 @@ impl Outcome {
 }
 
 impl Endpoint {
+    /// The factor an incident multiplying server errors by `errors` puts on the rate of
+    /// `outcome`: server errors take `errors` times their share (at most what client errors
+    /// leave), successes give way so the request rate stays the same at average load.
+    fn incident_factor(&self, outcome: Outcome, errors: f64) -> f64 {
+        let ok = 1.0 - self.client_err - self.server_err;
+        let errors = errors.min((1.0 - self.client_err) / self.server_err);
+        match outcome {
+            Outcome::Success => (ok - (errors - 1.0) * self.server_err) / ok,
+            Outcome::ClientError => 1.0,
+            Outcome::ServerError => errors,
+        }
+    }
+
     fn code(&self, outcome: Outcome) -> &'static str {
         self.codes[outcome as usize]
     }
@@ -340,6 +358,67 @@ fn counts<'a>(
     })
 }
 
+/// An incident as one host sees it at an instant: the load's integrals at the window's bounds,
+/// both clamped to the instant (and to the host's boot).
+struct Window<'a> {
+    incident: &'a Incident,
+    from: Integrals,
+    to: Integrals,
+}
+
+impl Window<'_> {
+    /// The quantum at which the jitter of the ordinary part is read: frozen at the window's start
+    /// while inside it (the ordinary part stands still there).
+    fn jitter_quantum(&self, k: u64) -> Option<u64> {
+        let (s, e) = (self.incident.start, self.incident.end);
+        (k > s && k <= e).then_some(s)
+    }
+}
+
+/// The HTTP duration histogram of one endpoint and outcome, with the requests made inside
+/// `windows` counted by components of their own.
+fn http_histogram(
+    ep: &Endpoint,
+    outcome: Outcome,
+    windows: &[&Window],
+    ints: &Integrals,
+    series_key: u64,
+    k: u64,
+) -> Histogram {
+    let bounds = LATENCY_BUCKETS;
+    let mut cumulative = vec![0u64; bounds.len()];
+    let mut count = 0u64;
+    let mut sum = 0.0;
+    let mut add = |n: u64, median: f64, sigma: f64| {
+        spread_into(&mut cumulative, bounds, n, median, sigma);
+        count += n;
+        sum += n as f64 * lognormal_mean(median, sigma);
+    };
+    for (ci, c) in ep.latency(outcome).iter().enumerate() {
+        let mut inside = 0.0;
+        let mut kj = k;
+        for w in windows {
+            inside += c.rate.integral_between(&w.from, &w.to);
+            kj = w.jitter_quantum(k).unwrap_or(kj);
+        }
+        let n = c
+            .rate
+            .counter_without(ints, inside, series_key ^ mixi(ci), kj);
+        add(n.floor() as u64, c.median, c.sigma);
+        for w in windows {
+            let f = ep.incident_factor(outcome, w.incident.errors);
+            let n = f * c.rate.integral_between(&w.from, &w.to);
+            add(n.floor() as u64, c.median * w.incident.latency, c.sigma);
+        }
+    }
+    Histogram {
+        bounds,
+        cumulative,
+        count,
+        sum: round6(sum),
+    }
+}
+
 /// Cumulative counts, count and sum of a histogram made of `components`.
 fn histogram(
     bounds: &'static [f64],
@@ -414,6 +493,12 @@ impl HostState {
 pub struct Model {
     opts: FleetOptions,
     churned: usize,
+    incidents: Vec<Incident>,
+}
+
+/// Every `(service, route)` the simulated application serves, for naming incidents' targets.
+pub fn endpoints() -> Vec<(&'static str, &'static str)> {
+    ENDPOINTS.iter().map(|e| (e.service, e.route)).collect()
 }
 
 impl Model {
@@ -422,7 +507,45 @@ impl Model {
             Some(c) => ((opts.scale as f64) * c.fraction.clamp(0.0, 1.0)).ceil() as usize,
             None => 0,
         };
-        Model { opts, churned }
+        Model {
+            opts,
+            churned,
+            incidents: Vec::new(),
+        }
+    }
+
+    /// The model with a schedule of incidents, refused when an incident names no endpoint or
+    /// two overlap on one (see [`incident::check`]).
+    pub fn with_incidents(mut self, schedule: Vec<Incident>) -> Result<Model, String> {
+        incident::check(&schedule, &endpoints())?;
+        self.incidents = schedule;
+        Ok(self)
+    }
+
+    /// The incidents scheduled.
+    pub fn incidents(&self) -> &[Incident] {
+        &self.incidents
+    }
+
+    /// Whether some incident is limited to `region`: its page differs from the plain one.
+    pub fn has_regional_incident(&self, region: &str) -> bool {
+        self.incidents
+            .iter()
+            .any(|i| i.region.as_deref() == Some(region))
+    }
+
+    /// The incidents as `host` sees them at `now`, on the page for `region`.
+    fn windows(&self, h: &HostState, now: u64, region: Option<&str>) -> Vec<Window<'_>> {
+        let at = |t: u64| h.load.integrals((t.min(now) as f64 - h.boot).max(0.0));
+        self.incidents
+            .iter()
+            .filter(|inc| inc.start < now && inc.shows_in(region))
+            .map(|incident| Window {
+                incident,
+                from: at(incident.start),
+                to: at(incident.end),
+            })
+            .collect()
     }
 
     pub fn options(&self) -> FleetOptions {
@@ -470,6 +593,12 @@ impl Model {
 
     /// Sends every series of the page at `now` (Unix seconds, quantised to the second) to `sink`.
     pub fn emit(&self, now: u64, sink: &mut dyn Sink) {
+        self.emit_for(now, None, sink)
+    }
+
+    /// [`Model::emit`] for the page scraped as `region` (`?region=`): incidents limited to
+    /// another region, or to some region when `region` is none, do not show on it.
+    pub fn emit_for(&self, now: u64, region: Option<&str>, sink: &mut dyn Sink) {
         let hosts: Vec<HostState> = (0..self.opts.scale)
             .map(|i| self.host(i, now as f64))
             .collect();
@@ -485,8 +614,7 @@ impl Model {
             sink,
             labels: Vec::with_capacity(6),
         };
-        let groups: [Group; 19] = [
-            http,
+        let groups: [Group; 18] = [
             node_cpu,
             node_mem_total,
             node_mem_available,
@@ -507,6 +635,7 @@ impl Model {
             probe_failure,
         ];
         for (h, (ints, d)) in hosts.iter().zip(&at) {
+            http(&mut e, h, ints, &self.windows(h, now, region), k);
             for f in groups {
                 f(&mut e, h, ints, *d, k);
             }
@@ -550,8 +679,12 @@ impl Emitter<'_> {
 
 /// The HTTP families are emitted together: the duration histogram defines the request count that
 /// the counter and the size histograms repeat. The sink groups lines by family.
-fn http(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
+fn http(e: &mut Emitter, h: &HostState, ints: &Integrals, windows: &[Window], k: u64) {
     for ep in ENDPOINTS {
+        let windows: Vec<&Window> = windows
+            .iter()
+            .filter(|w| w.incident.targets(ep.service, ep.route))
+            .collect();
         for outcome in Outcome::ALL {
             let code = ep.code(outcome);
             let labels = [
@@ -561,7 +694,7 @@ fn http(e: &mut Emitter, h: &HostState, ints: &Integrals, _: f64, k: u64) {
                 ("service", ep.service),
             ];
             let skey = h.key ^ key(&[ep.service, ep.method, ep.route, code]);
-            let duration = histogram(LATENCY_BUCKETS, &ep.latency(outcome), ints, skey, k);
+            let duration = http_histogram(ep, outcome, &windows, ints, skey, k);
             let n = duration.count;
             let (req, resp) = ep.body_bytes(outcome);
             e.put(h, Fam::HttpDuration, &labels, Value::Histogram(duration));

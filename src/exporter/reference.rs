@@ -5,7 +5,7 @@
 //! cannot (where the lab departs from node_exporter and blackbox_exporter, and why).
 
 use super::catalog::FAMILIES;
-use super::fleet::{FleetOptions, Model};
+use super::fleet::{endpoints, FleetOptions, Model};
 
 /// The catalogue as Markdown, for `--list-metrics` and `docs/metrics/reference.md`.
 pub fn markdown(model: &Model) -> String {
@@ -48,8 +48,56 @@ pub fn markdown(model: &Model) -> String {
         ));
     }
     out.push_str(NOTES);
+    out.push_str(&incidents());
     out
 }
+
+/// How to schedule an incident, with the endpoints it can target.
+fn incidents() -> String {
+    let mut out = String::from(INCIDENTS);
+    out.push_str("\n| service | route |\n|---|---|\n");
+    for (service, route) in endpoints() {
+        out.push_str(&format!("| `{service}` | `{route}` |\n"));
+    }
+    out
+}
+
+/// What an incident does, before the table of endpoints.
+const INCIDENTS: &str = "
+## Incidents
+
+An incident makes one service, or one route of it, fail more often and answer more slowly for a
+while: the fault the SLO alerts in `rules/service.yml` are written for. Schedule one with
+`--incident` (repeatable) or, in the lab, `[[exporter.incident]]` in `lab.toml`:
+
+    mock-exporter --incident 'service=checkout,start=+60s,duration=10m,errors=20,latency=3'
+
+    [[exporter.incident]]
+    service = \"checkout\"
+    route = \"/checkout/pay\"   # optional: every route of the service by default
+    region = \"eu-west-1\"      # optional: every region by default
+    start = \"+60s\"            # after the exporter starts; or Unix seconds, or RFC 3339
+    duration = \"10m\"
+    errors = 20                 # factor on the server-error share of requests
+    latency = 3                 # factor on the median latency
+
+- `errors` multiplies the share of requests answered with the endpoint's 5xx code; successes give
+  way, so the request rate stays what it was at average load. The share is capped at what client
+  errors leave (`errors=1000` means every request that is not a client error fails).
+- `latency` multiplies the median of every request made during the window (the log-normal's
+  shape stays): `http_request_duration_seconds` shifts by that factor.
+- The page stays a pure function of (seed, time, schedule): `+60s` is fixed to a Unix second when
+  the exporter starts, and two exporters given the same instants serve the same page. Requests
+  made inside the window are counted apart and spread over the buckets by their own distribution,
+  so counters never go down, `le=\"+Inf\"` equals `_count`, and `http_requests_total` equals the
+  histograms' `_count` during and after an incident.
+- `region` limits the incident to the page scraped with `?region=NAME`. The lab's vmagents scrape
+  with their region's name, so only that region's series (and the SLO alerts on them) see it; a
+  scrape without `?region=` never does. Without `region`, every page shows the incident.
+- Two incidents on one endpoint and region must not overlap in time.
+
+Endpoints an incident can name:
+";
 
 /// What the reference says beyond the tables.
 const NOTES: &str = "

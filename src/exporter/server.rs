@@ -4,7 +4,12 @@
 //! 100k-series page takes tens of milliseconds) and swaps it in; `GET /metrics` clones an `Arc`
 //! and writes the cached bytes. Scrape latency therefore does not depend on the page's size
 //! beyond copying it, and five scrapers cost one rendering.
+//!
+//! `GET /metrics?region=NAME` serves the same page unless an incident is limited to that region:
+//! then that region's page is rendered on the first request of each second and cached for the
+//! rest of it.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -82,19 +87,32 @@ pub async fn serve(
         tokio::task::spawn_blocking(move || render(&model, unix_now())).await?
     };
     let cache = PageCache::new(first);
+    let model_for_pages = model.clone();
     let renderer = tokio::spawn(refresh(model, cache.clone()));
 
+    let regional = Regional::default();
     let metrics = warp::path!("metrics")
         .and(warp::get())
+        .and(warp::query::<HashMap<String, String>>())
         .and(with(cache.clone()))
-        .map(|cache: PageCache| {
-            let page = cache.current();
-            Response::builder()
-                .header(header::CONTENT_TYPE, exposition::content_type())
-                .header(TIME_HEADER, page.time.to_string())
-                .body(page.body.clone())
-                .expect("static headers are valid")
-        });
+        .and(warp::any().map(move || (model_for_pages.clone(), regional.clone())))
+        .then(
+            |q: HashMap<String, String>,
+             cache: PageCache,
+             (model, regional): (Arc<Model>, Regional)| async move {
+                let page = match q.get("region") {
+                    Some(r) if model.has_regional_incident(r) => {
+                        regional.page(model, r.clone()).await
+                    }
+                    _ => cache.current(),
+                };
+                Response::builder()
+                    .header(header::CONTENT_TYPE, exposition::content_type())
+                    .header(TIME_HEADER, page.time.to_string())
+                    .body(page.body.clone())
+                    .expect("static headers are valid")
+            },
+        );
     let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok\n");
     let index = warp::path::end().and(warp::get()).map(|| {
         Response::builder()
@@ -165,6 +183,31 @@ fn with(
     cache: PageCache,
 ) -> impl Filter<Extract = (PageCache,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || cache.clone())
+}
+
+/// The pages of regions with an incident of their own, one per region, for the current second.
+#[derive(Clone, Default)]
+struct Regional(Arc<tokio::sync::Mutex<HashMap<String, Arc<Page>>>>);
+
+impl Regional {
+    /// The page for `region` at this second, rendered if the cached one is older.
+    async fn page(&self, model: Arc<Model>, region: String) -> Arc<Page> {
+        let time = unix_now();
+        let mut pages = self.0.lock().await;
+        if let Some(p) = pages.get(&region).filter(|p| p.time == time) {
+            return p.clone();
+        }
+        let r = region.clone();
+        let page = tokio::task::spawn_blocking(move || Page {
+            time,
+            body: Bytes::from(exposition::render_for(&model, time, Some(&r))),
+        })
+        .await
+        .expect("rendering a page does not panic");
+        let page = Arc::new(page);
+        pages.insert(region, page.clone());
+        page
+    }
 }
 
 /// Renders a new page at the start of every second.

@@ -11,6 +11,10 @@
 //! at most one quantum's worth of the minimum rate. Then `F(k) − F(k−1) ≥ j ≥ j·(u(k−1) − u(k))`,
 //! so the jittered counter never goes down.
 //!
+//! Incidents multiply a rate by a constant factor inside a window `[s, e)`: the counter is then
+//! `F(t) + (f − 1)·(F(min(t, e)) − F(min(t, s)))`, still closed form and, for `f ≥ 0`, still the
+//! integral of a non-negative rate. [`Rate::counter_without`] keeps the jitter argument intact.
+//!
 //! Transcendental functions come from the `libm` crate, not the platform's maths library, so the
 //! same seed gives the same digits on every platform (glibc, musl and macOS round differently).
 //!
@@ -263,10 +267,24 @@ impl Rate {
         self.a * i.t + self.b * i.d1 + self.c * i.d2
     }
 
+    /// `∫ rate` between two instants (`from` no later than `to`).
+    pub fn integral_between(&self, from: &Integrals, to: &Integrals) -> f64 {
+        self.integral(to) - self.integral(from)
+    }
+
     /// The counter's value at the quantum of `i`, with monotonic jitter keyed by `key`.
     pub fn counter(&self, i: &Integrals, key: u64, k: u64) -> f64 {
+        self.counter_without(i, 0.0, key, k)
+    }
+
+    /// The counter less `inside`, what it earned inside some windows of time (counted elsewhere),
+    /// with its jitter read at quantum `k`. While inside a window the remainder stands still, so
+    /// the caller passes the window's first quantum as `k` there: the jitter stands still too,
+    /// and the first quantum after the window adds at least one quantum's worth of rate, which
+    /// covers any change of jitter.
+    pub fn counter_without(&self, i: &Integrals, inside: f64, key: u64, k: u64) -> f64 {
         let jitter = self.at(i.dmin) * QUANTUM_SECS as f64 * unit(key, k);
-        self.integral(i) + jitter
+        self.integral(i) - inside + jitter
     }
 }
 

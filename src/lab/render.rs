@@ -219,19 +219,25 @@ fn exporter_job(t: &Topology, relabel: Vec<Value>) -> Value {
     })
 }
 
-/// A region's vmagent `-promscrape.config`: its external labels, and relabelling of `job` and
-/// `availability_zone` on the exporter's series.
+/// A region's vmagent `-promscrape.config`: its external labels, relabelling of `job` and
+/// `availability_zone` on the exporter's series, and `?region=` on the scrape, so that an
+/// incident limited to the region shows on its page only.
 pub fn vmagent_config(t: &Topology, r: &Region, interval: Duration) -> Value {
+    let mut job = exporter_job(
+        t,
+        vec![
+            json!({ "target_label": "job", "replacement": EXPORTER_JOB }),
+            json!({ "target_label": "availability_zone", "replacement": r.availability_zone }),
+        ],
+    );
+    job["params"] = json!({ "region": [r.name] });
     json!({
         "global": global(interval, json!({
             "cluster": r.cluster,
             "environment": r.environment,
             "region": r.name,
         })),
-        "scrape_configs": [exporter_job(t, vec![
-            json!({ "target_label": "job", "replacement": EXPORTER_JOB }),
-            json!({ "target_label": "availability_zone", "replacement": r.availability_zone }),
-        ])],
+        "scrape_configs": [job],
     })
 }
 
@@ -526,12 +532,15 @@ pub fn plan(t: &Topology, o: &Options) -> Vec<Component> {
 
 fn mock_exporter(t: &Topology) -> Component {
     let port = t.exporter.port;
-    let args = vec![
+    let mut args = vec![
         "--listen".into(),
         t.listen(port).to_string(),
         "--seed".into(),
         t.exporter.seed.to_string(),
     ];
+    for inc in &t.exporter.incident {
+        args.extend(["--incident".into(), inc.arg()]);
+    }
     Component::new(t, Kind::MockExporter, "mock-exporter", port, args)
 }
 
@@ -761,6 +770,21 @@ mod tests {
     }
 
     #[test]
+    fn render_exporter_passes_each_incident_as_a_flag() {
+        let inc = "[[exporter.incident]]\nservice = \"auth\"\nroute = \"/auth/token\"\nstart = \"+2m\"\nduration = \"5m\"\nlatency = 4\n";
+        let t = Topology::parse(&format!("{}\n{inc}", include_str!("../../lab.toml"))).unwrap();
+        let p = plan(&t, &opts(Storage::Single));
+        let exporter = p.iter().find(|c| c.name == "mock-exporter").unwrap();
+        let flag = "service=auth,route=/auth/token,start=+2m,duration=5m,errors=1,latency=4";
+        assert_eq!(
+            exporter.args[4..],
+            ["--incident".to_string(), flag.to_string()]
+        );
+        let plain = plan(&lab(), &opts(Storage::Single));
+        assert!(!plain[0].args.contains(&"--incident".to_string()));
+    }
+
+    #[test]
     fn render_routes_us_east_to_vminsert_1() {
         let t = lab();
         let p = plan(&t, &opts(Storage::Cluster));
@@ -861,6 +885,10 @@ mod tests {
         assert_eq!(
             v["scrape_configs"][0]["relabel_configs"][1],
             json!({"target_label": "availability_zone", "replacement": "ap-southeast-1a"})
+        );
+        assert_eq!(
+            v["scrape_configs"][0]["params"],
+            json!({"region": ["ap-southeast-1"]})
         );
     }
 

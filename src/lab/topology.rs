@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::exporter::fleet;
+use crate::exporter::incident::{self, Spec};
+
 /// A TCP port a component listens on: never 0.
 pub type Port = NonZeroU16;
 
@@ -91,6 +94,54 @@ pub struct Topology {
 pub struct Exporter {
     pub port: Port,
     pub seed: u64,
+    /// `[[exporter.incident]]`: scheduled faults, passed on as `mock-exporter --incident`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incident: Vec<ExporterIncident>,
+}
+
+/// One `[[exporter.incident]]`: the keys of `mock-exporter --incident`, checked when the file is
+/// read (the exporter's own parser) and handed to the exporter as that flag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExporterIncident {
+    pub service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// A `[[region]]` name: only that region's vmagent sees the incident (it scrapes with
+    /// `?region=NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `+DURATION` after the exporter starts, Unix seconds or RFC 3339.
+    pub start: String,
+    pub duration: String,
+    #[serde(default = "factor_one")]
+    pub errors: f64,
+    #[serde(default = "factor_one")]
+    pub latency: f64,
+}
+
+fn factor_one() -> f64 {
+    1.0
+}
+
+impl ExporterIncident {
+    /// The value of `mock-exporter --incident`.
+    pub fn arg(&self) -> String {
+        let route = self
+            .route
+            .as_deref()
+            .map(|r| format!(",route={r}"))
+            .unwrap_or_default();
+        let region = self
+            .region
+            .as_deref()
+            .map(|r| format!(",region={r}"))
+            .unwrap_or_default();
+        format!(
+            "service={}{route}{region},start={},duration={},errors={},latency={}",
+            self.service, self.start, self.duration, self.errors, self.latency
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,7 +303,30 @@ impl Topology {
         }
         self.validate_names()?;
         self.validate_routes()?;
+        self.validate_incidents()?;
         self.validate_ports()
+    }
+
+    /// Incidents parse as the exporter parses them, name endpoints it serves, and do not overlap.
+    fn validate_incidents(&self) -> Result<(), TopologyError> {
+        let mut schedule = Vec::new();
+        for (i, inc) in self.exporter.incident.iter().enumerate() {
+            let spec: Spec = inc
+                .arg()
+                .parse()
+                .map_err(|e| invalid(format!("exporter.incident[{i}]"), e))?;
+            if let Some(r) = spec.region.as_deref() {
+                if !self.region.iter().any(|reg| reg.name == r) {
+                    let names: Vec<&str> = self.region.iter().map(|r| r.name.as_str()).collect();
+                    return Err(invalid(
+                        format!("exporter.incident[{i}].region"),
+                        format!("{r:?} is no [[region]] (known: {})", names.join(", ")),
+                    ));
+                }
+            }
+            schedule.push(spec.resolve(0));
+        }
+        incident::check(&schedule, &fleet::endpoints()).map_err(|e| invalid("exporter.incident", e))
     }
 
     fn validate_intervals(&self) -> Result<(), TopologyError> {
@@ -573,6 +647,30 @@ mod tests {
         assert_eq!(t.interval(false), Duration::from_secs(15));
         assert_eq!(t.prometheus.writer.cluster, "staging-cluster");
         assert_eq!(t.latency_offset, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn parse_exporter_incidents_into_the_exporter_flag() {
+        let inc = "[[exporter.incident]]\nservice = \"checkout\"\nstart = \"+60s\"\nduration = \"10m\"\nerrors = 20\n";
+        let t = Topology::parse(&format!("{LAB}\n{inc}")).unwrap();
+        assert_eq!(
+            t.exporter.incident[0].arg(),
+            "service=checkout,start=+60s,duration=10m,errors=20,latency=1"
+        );
+        let bad = |extra: &str, want: &str| {
+            let e = Topology::parse(&format!("{LAB}\n{inc}{extra}")).unwrap_err();
+            assert!(e.to_string().contains(want), "{e}");
+        };
+        bad("latency = -2\n", "latency `-2`");
+        bad("region = \"mars-1\"\n", "\"mars-1\" is no [[region]]");
+        bad(
+            "[[exporter.incident]]\nservice = \"checkout\"\nstart = \"+5m\"\nduration = \"1m\"\n",
+            "incidents 1 and 2 overlap",
+        );
+        bad(
+            "[[exporter.incident]]\nservice = \"billing\"\nstart = \"+1h\"\nduration = \"1m\"\n",
+            "no endpoint is service=billing",
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use remote_write_lab::exporter::fleet::{Churn, FleetOptions, Model};
+use remote_write_lab::exporter::incident::Spec;
 use remote_write_lab::exporter::{reference, server};
 
 mod compat;
@@ -23,6 +24,7 @@ mod push;
 ///   $ mock-exporter                          # 900-odd series on 127.0.0.1:2112
 ///   $ mock-exporter --scale 112              # about 100,000 series
 ///   $ mock-exporter --scale 20 --churn-interval 10m --churn-fraction 0.2
+///   $ mock-exporter --incident 'service=checkout,start=+60s,duration=10m,errors=20,latency=3'
 ///   $ mock-exporter --list-metrics > docs/metrics/reference.md
 ///   $ mock-exporter push --url http://127.0.0.1:8428/api/v1/write --protocol 1.0
 ///   $ mock-exporter compat --out docs/compatibility.md
@@ -58,6 +60,20 @@ struct Args {
     /// Fraction of hosts replaced at each churn interval.
     #[arg(long, value_name = "F", default_value_t = 0.1, global = true, value_parser = parse_fraction)]
     churn_fraction: f64,
+
+    /// Schedule an incident: one service (or one route of it) answers with more server errors
+    /// and more slowly for a while. Repeat for several; two on one endpoint must not overlap.
+    ///
+    /// Keys: service (required), route (default: every route of the service), region (default:
+    /// every page; with it, only /metrics?region=NAME shows the incident, as the lab's vmagents
+    /// scrape), start (+DURATION after the exporter starts, Unix seconds or RFC 3339), duration,
+    /// errors (factor on the server-error share; successes give way so the request rate stays),
+    /// latency (factor on the median latency). Services and routes are listed by --list-metrics.
+    ///
+    ///   --incident 'service=checkout,start=+60s,duration=10m,errors=20,latency=3'
+    ///   --incident 'service=auth,route=/auth/token,region=eu-west-1,start=+5m,duration=2m,errors=50'
+    #[arg(long, value_name = "SPEC", global = true, verbatim_doc_comment)]
+    incident: Vec<Spec>,
 
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -107,6 +123,15 @@ fn main() -> ExitCode {
             fraction: args.churn_fraction,
         }),
     });
+    let now = server::unix_now();
+    let schedule = args.incident.iter().map(|s| s.resolve(now)).collect();
+    let model = match model.with_incidents(schedule) {
+        Ok(model) => model,
+        Err(e) => {
+            eprintln!("mock-exporter: --incident: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if args.list_metrics {
         print!("{}", reference::markdown(&model));
         return ExitCode::SUCCESS;
@@ -146,6 +171,17 @@ async fn run(listen: SocketAddr, model: Model) -> anyhow::Result<()> {
         series = model.series_count(),
         "serving /metrics"
     );
+    for inc in model.incidents() {
+        tracing::info!(
+            service = inc.service,
+            route = inc.route.as_deref().unwrap_or("*"),
+            start = inc.start,
+            end = inc.end,
+            errors = inc.errors,
+            latency = inc.latency,
+            "incident scheduled"
+        );
+    }
     server::serve(listener, model, server::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -7,6 +7,7 @@
 //! - [`scenarios`]: what each scenario breaks on this lab and what it promises.
 //! - [`watch`]: queues, the newest sample's age per path and the scenario's probe, polled
 //!   while the fault lasts and while it drains.
+//! - [`alerting`]: the alerts the scenario must raise and clear, and when they did;
 //! - [`count`]: the exact counts, each path against a witness the fault does not touch (the
 //!   method is in docs/reliability.md).
 //! - [`report`]: rows, promise terms, verdict; table and JSON.
@@ -29,6 +30,7 @@ use crate::lab::topology::Topology;
 use crate::lab::verify::delays::Budget;
 use crate::lab::verify::Clock;
 
+pub mod alerting;
 pub mod count;
 pub mod report;
 pub mod scenarios;
@@ -145,6 +147,7 @@ pub fn run(s: &Scenario, lab: &Lab, opts: Options) -> anyhow::Result<Report> {
         faults.inject(name, *action)?;
     }
     let injected = lab.now();
+    watch.alerts = alerting::AlertWatch::new(s.alerts, injected);
     hold(
         lab,
         &mut watch,
@@ -173,6 +176,7 @@ pub fn run(s: &Scenario, lab: &Lab, opts: Options) -> anyhow::Result<Report> {
     report.duration_s = restored - injected;
     report.paths = count_paths(lab, &witness, &watch, (w0, w1))?;
     report.probe = watch.seen.clone();
+    report.alerts = watch.alerts.seen.clone();
     report.terms = terms(s, &plan, &report, lab.topology);
     if let (Some(q), Some(row)) = (
         witness.kill_queues,
@@ -570,6 +574,7 @@ fn notes(watch: &Watch, plan: &Plan, opts: Options) -> Vec<String> {
             ));
         }
     }
+    out.extend(watch.alerts.seen.iter().map(alerting::AlertSeen::note));
     if let Some(agent) = &plan.kill {
         out.push(format!(
             "{agent}'s loss is what its queue held in memory at the SIGKILL; the rest was on disk and arrived"

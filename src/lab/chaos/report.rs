@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::alerting::AlertSeen;
 use super::count::Comparison;
 use super::scenarios::{Plan, Scenario};
 use super::watch::ProbeSeen;
@@ -55,6 +56,8 @@ pub struct Report {
     pub facts: &'static str,
     pub paths: Vec<PathRow>,
     pub probe: ProbeSeen,
+    /// The alerts the scenario must raise and clear, as seen during the run.
+    pub alerts: Vec<AlertSeen>,
     pub terms: Vec<Term>,
     pub notes: Vec<String>,
     pub verdict: Verdict,
@@ -74,6 +77,7 @@ impl Report {
             facts: s.facts,
             paths: Vec::new(),
             probe: ProbeSeen::default(),
+            alerts: Vec::new(),
             terms: Vec::new(),
             notes: vec![why],
             verdict: Verdict::Skip,

@@ -20,6 +20,9 @@ pub struct Scenario {
     pub promise: &'static str,
     /// Upstream facts the promise rests on.
     pub facts: &'static str,
+    /// The alerts (rules/*.yml) the fault must raise and clear; their firing and resolving
+    /// times are reported (not promised: a short run can end before a rule's `for:`).
+    pub alerts: &'static [&'static str],
 }
 
 pub const SCENARIOS: [Scenario; 7] = [
@@ -29,6 +32,7 @@ pub const SCENARIOS: [Scenario; 7] = [
         promise: "the vmagents routed to it buffer on disk (queue grows), the writer retries; 0 samples lost after restore",
         facts: "vmagent -remoteWrite.tmpDataPath on-disk queue, maxDiskUsagePerURL 0 = unlimited (VM docs vmagent.md); \
                 Prometheus retries 5xx and connection errors with back-off (P docs remote_write tuning)",
+        alerts: &["RemoteWriteFailingVmagent"],
     },
     Scenario {
         name: "vmstorage-down",
@@ -36,6 +40,7 @@ pub const SCENARIOS: [Scenario; 7] = [
         promise: "vminsert reroutes: 0 samples lost; with replication_factor >= 2 no query answer is partial",
         facts: "vminsert re-routes to healthy vmstorage nodes; vmselect -replicationFactor=N answers in full with up to N-1 nodes down \
                 (VM docs Cluster-VictoriaMetrics.md, VM#711, VM#1207, VM#4115)",
+        alerts: &["VmstorageUnreachableFromVminsert"],
     },
     Scenario {
         name: "vmselect-down",
@@ -43,6 +48,7 @@ pub const SCENARIOS: [Scenario; 7] = [
         promise: "0 failed queries through vmauth (it retries a refused connection on the other vmselect); 0 samples lost",
         facts: "vmauth balances url_prefix lists and tries the next backend when one is unavailable; -failTimeout 3s \
                 (VM docs vmauth.md; VM#3061)",
+        alerts: &[],
     },
     Scenario {
         name: "receiver-restart",
@@ -50,12 +56,14 @@ pub const SCENARIOS: [Scenario; 7] = [
         promise: "the writer retries from its WAL: 0 samples lost (outages shorter than the WAL's ~2 h)",
         facts: "Prometheus remote write reads from the WAL and retries with back-off; the WAL keeps at least 2 h \
                 (P docs configuration.md remote_write, prometheus.io/docs/practices/remote_write)",
+        alerts: &[],
     },
     Scenario {
         name: "writer-restart",
         summary: "the Prometheus writer stopped for the duration, then started",
         promise: "",
         facts: "on restart, remote write resumes at the WAL's end (\"now\"): unsent samples are lost (P#8809, open)",
+        alerts: &[],
     },
     Scenario {
         name: "vmagent-kill",
@@ -64,12 +72,14 @@ pub const SCENARIOS: [Scenario; 7] = [
                   (blocks being sent or batched: about 2 flush intervals plus 1 s of file writes per queue); the other paths lose 0",
         facts: "vmagent's file queue flushes at most once a second; blocks in flight and rows being batched live in memory \
                 (VM lib/persistentqueue, app/vmagent/remotewrite; VM#6606, VM#1065)",
+        alerts: &[],
     },
     Scenario {
         name: "vmagent-pause",
         summary: "the first region's vmagent hung (SIGSTOP) for the duration, then resumed (SIGCONT)",
         promise: "the missed scrapes are the only loss (0 lost of what was scraped), and `labctl verify` check 3 names the stale region while it lasts",
         facts: "a stopped scraper scrapes nothing; freshness budget of check 3 (src/lab/verify/delays.rs)",
+        alerts: &["StaleRegion"],
     },
 ];
 

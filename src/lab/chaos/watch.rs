@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::alerting::AlertWatch;
 use super::scenarios::Probe;
 use crate::lab::endpoints::Endpoints;
 use crate::lab::query::Client;
@@ -64,6 +65,8 @@ pub struct Watch {
     pub paths: BTreeMap<String, PathWatch>,
     pub probe: Probe,
     pub seen: ProbeSeen,
+    /// The scenario's alerts, set once the fault is injected.
+    pub alerts: AlertWatch,
 }
 
 impl Watch {
@@ -96,11 +99,13 @@ impl Watch {
             paths,
             probe,
             seen: ProbeSeen::default(),
+            alerts: AlertWatch::default(),
         }
     }
 
     /// One look at everything; `restored` is when the fault was undone, if it was.
     pub fn poll(&mut self, e: &Endpoints, client: &Client, now: f64, restored: Option<f64>) {
+        self.alerts.poll(e, client, now, restored);
         self.queues(e, client);
         self.newest(e, client, now);
         for p in self.paths.values_mut() {

@@ -21,6 +21,11 @@ use crate::lab::query::Client;
 /// expected, stored, lost, duplicated, the largest delay, the queue peak and the time to drain,
 /// the promise, and PASS/FAIL. Ctrl-C restores what was stopped or paused before exiting.
 ///
+/// A scenario also names the alerts its fault must raise and clear (`labctl chaos list`); the
+/// report says when each fired after the fault, for which components, and when it resolved
+/// after the restore, or that it did not within the run. These are observations, not part of
+/// the verdict: a short --duration can end before a rule's `for:` or window.
+///
 /// Exit code 0 when the promise held (or the scenario only reports, or does not apply), 1 when
 /// it failed, 2 on bad input or when no lab is running.
 ///
@@ -85,6 +90,9 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<Outcome> {
                     s.promise
                 };
                 println!("{:<18} promise: {promise}", "");
+                if !s.alerts.is_empty() {
+                    println!("{:<18} alerts: {}", "", s.alerts.join(", "));
+                }
             }
             Ok(Outcome::Ok)
         }
