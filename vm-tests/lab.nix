@@ -145,14 +145,18 @@ in {
             lab.wait_until_succeeds(f"{api}/dashboards/uid/{uid} | jq -e '.dashboard.uid == \"{uid}\"'", timeout=60)
         lab.succeed("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:3001/api/dashboards/uid/rwlab-pipeline | grep -qx ${anonymousDashboard}")
 
-    with subtest("vminsert-1 down for 30 s, counted by labctl chaos: the vmagents queue on disk, nothing is lost"):
+    with subtest("vminsert-1 down for 60 s, counted by labctl chaos: queues on disk, nothing lost, the alert raised and cleared"):
         # The same implementation as natively: inject (systemctl stop), hold, restore, wait for
         # the queues to drain, count raw samples per path against the scrapers' own counts.
-        out = lab.succeed("${chaos} vminsert-down --duration 30s --json")
+        out = lab.succeed("${chaos} vminsert-down --duration 60s --json")
         report = json.loads(out)
         assert report["verdict"] == "pass", json.dumps(report, indent=2)
         for path in report["paths"]:
             assert path["lost"] == 0 and path["extra"] == 0, path
+        # The remote-write alert (for: 20s) fires during the outage and clears after the restore.
+        seen = [a for a in report["alerts"] if a["alert"] == "RemoteWriteFailingVmagent"]
+        assert seen and seen[0]["fired_after_s"] is not None, report["alerts"]
+        lab.succeed("labctl alerts --lab /tmp/lab.toml wait RemoteWriteFailingVmagent --state resolved --timeout 180s")
         lab.wait_until_succeeds("${verify}", timeout=120)
   '';
 }
