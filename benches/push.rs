@@ -36,7 +36,7 @@ use remote_write_lab::exporter::push::{wire_v1, wire_v2, Protocol};
 /// Hosts: 104,256 series, the exporter bench's large page.
 const SCALE: usize = 112;
 /// Rounds (consecutive seconds of the model) per repetition.
-const ROUNDS: u64 = 3;
+const ROUNDS: u64 = 5;
 const REPS: usize = 7;
 /// `mock-exporter push`'s default `--batch-size`.
 const BATCH_SIZE: u64 = 2000;
@@ -74,13 +74,20 @@ fn thread_cpu_s() -> f64 {
 /// CPU time of the whole process (user + system), from /proc/self/stat in clock ticks.
 fn process_cpu_s() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<u64> = after
+    // After the command's closing parenthesis: field 3 (state) first; utime and stime are
+    // fields 14 and 15 of proc(5).
+    let f: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
         .split_whitespace()
-        .filter_map(|x| x.parse().ok())
         .collect();
-    // Fields 14 and 15 of stat(5); `after` starts at field 3, the state, which is not a number.
-    (f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)) as f64 / 100.0
+    let ticks = |i: usize| {
+        f.get(i - 3)
+            .and_then(|x| x.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(14) + ticks(15)) as f64 / 100.0
 }
 
 fn load_average() -> String {
@@ -361,6 +368,10 @@ fn main() {
         let e = &enc[i];
         let s = &sent[i];
         let encode_core = median(e.iter().map(Rep::per_core).collect());
+        let (lo, hi) = e
+            .iter()
+            .map(Rep::per_core)
+            .fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
         let encode_wall = median(e.iter().map(Rep::per_wall).collect());
         let send_wall = median(s.iter().map(Rep::per_wall).collect());
         let gen_busy = median(s.iter().map(|r| r.cpu_s / r.wall_s).collect());
@@ -382,9 +393,11 @@ fn main() {
             wire
         );
         rows.push(format!(
-            "| {} | **{}** | {} | {} | {:.0}% | {:.2} µs | {:.1} | {:.2} | {:.1}× |",
+            "| {} | **{}** ({:.2}–{:.2}) | {} | {} | {:.0}% | {:.2} µs | {:.1} | {:.2} | {:.1}× |",
             p.as_str(),
             fmt_rate(encode_core),
+            lo / 1e6,
+            hi / 1e6,
             fmt_rate(encode_wall),
             fmt_rate(send_wall),
             gen_busy * 100.0,
@@ -406,7 +419,8 @@ fn main() {
          Produced by `cargo bench --bench push` on {machine}; load average {load_before} before,\n\
          {load_after} after (1, 5, 15 min). {series} series (`--scale {SCALE}`, the exporter bench's\n\
          large page), {ROUNDS} consecutive rounds per repetition, {REPS} repetitions with the\n\
-         protocols alternating; medians. Requests of {BATCH_SIZE} samples (`--batch-size`).\n\n\
+         protocols alternating; medians (per core: the repetitions' range in brackets, which\n\
+         widens with the machine's other load). Requests of {BATCH_SIZE} samples (`--batch-size`).\n\n\
          - **encode**: model emit → protobuf → snappy on one thread; samples per CPU-second of\n\
          \x20 that thread (\"per core\"), and per wall second.\n\
          - **sent**: the same, posted with {SENDERS} requests in flight (`--concurrency {SENDERS}`) over\n\
@@ -417,7 +431,7 @@ fn main() {
          - **bytes per sample**: the protobuf request (uncompressed) and the snappy body (on the wire).\n\n\
          Target: at least 2 M samples/s per core for 1.0 encoding ({verdict}). The model alone\n\
          (emit into a sink that only counts) runs at {emit} samples/s per core.\n\n\
-         | protocol | encode /s per core | encode /s wall | sent /s wall | generator busy | process CPU per sample | B/sample uncompressed | B/sample on the wire | snappy ratio |\n\
+         | protocol | encode /s per core (range) | encode /s wall | sent /s wall | generator busy | process CPU per sample | B/sample uncompressed | B/sample on the wire | snappy ratio |\n\
          |---|---|---|---|---|---|---|---|---|\n{rows}\n",
         machine = machine(),
         emit = fmt_rate(emit_per_core),
