@@ -610,10 +610,7 @@ impl Model {
             })
             .collect();
         let k = now / simulate::QUANTUM_SECS;
-        let mut e = Emitter {
-            sink,
-            labels: Vec::with_capacity(6),
-        };
+        let mut e = Emitter { sink };
         let groups: [Group; 18] = [
             node_cpu,
             node_mem_total,
@@ -657,23 +654,27 @@ impl Sink for CountSink<'_> {
     }
 }
 
-/// Adds the `host` label and sorts labels before handing a series to the sink.
+/// Most labels one series carries: a family's own labels (four at most) and `host`.
+const MAX_LABELS: usize = 8;
+
+/// Adds the `host` label and sorts labels before handing a series to the sink. The labels are
+/// borrowed in a stack array: a round emits every series, so nothing is allocated per series.
 struct Emitter<'s> {
     sink: &'s mut dyn Sink,
-    labels: Vec<(&'static str, String)>,
 }
 
 impl Emitter<'_> {
     fn put(&mut self, h: &HostState, fam: Fam, labels: &[(&'static str, &str)], value: Value) {
-        self.labels.clear();
-        self.labels
-            .extend(labels.iter().map(|(k, v)| (*k, (*v).to_string())));
+        let mut all = [("", ""); MAX_LABELS];
+        all[..labels.len()].copy_from_slice(labels);
+        let mut n = labels.len();
         if !h.name.is_empty() {
-            self.labels.push(("host", h.name.clone()));
+            all[n] = ("host", h.name.as_str());
+            n += 1;
         }
-        self.labels.sort_by(|a, b| a.0.cmp(b.0));
-        let view: Vec<(&str, &str)> = self.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.sink.series(fam, &view, value);
+        let view = &mut all[..n];
+        view.sort_by(|a, b| a.0.cmp(b.0));
+        self.sink.series(fam, view, value);
     }
 }
 

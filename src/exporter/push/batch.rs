@@ -50,6 +50,7 @@ impl<'a> Series<'a> {
     }
 
     /// Calls `f` for every label in lexicographic order: `__name__` first, `le` in its place.
+    #[inline]
     pub fn each_label(&self, mut f: impl FnMut(&'a str, &'a str)) {
         f("__name__", self.name);
         let mut le = self.le;
@@ -107,6 +108,7 @@ struct Requests<W, F> {
     batch_size: u64,
     pending: u64,
     raw: Vec<u8>,
+    compressed: Vec<u8>,
     snappy: snap::raw::Encoder,
     emit: F,
 }
@@ -127,12 +129,16 @@ impl<W: WireWriter, F: FnMut(Batch)> Requests<W, F> {
             return;
         }
         self.wire.finish(&mut self.raw);
-        let body = self
+        // Into a buffer kept across batches: `compress_vec` would zero a worst-case sized one
+        // per batch, nine times the bytes it keeps.
+        self.compressed
+            .resize(snap::raw::max_compress_len(self.raw.len()), 0);
+        let n = self
             .snappy
-            .compress_vec(&self.raw)
+            .compress(&self.raw, &mut self.compressed)
             .expect("snappy compresses any input below 4 GiB");
         let batch = Batch {
-            body: Bytes::from(body),
+            body: Bytes::copy_from_slice(&self.compressed[..n]),
             samples: self.pending,
             raw_bytes: self.raw.len(),
         };
@@ -159,6 +165,7 @@ impl<W: WireWriter, F: FnMut(Batch)> Batcher<W, F> {
                 batch_size: batch_size.max(1),
                 pending: 0,
                 raw: Vec::new(),
+                compressed: Vec::new(),
                 snappy: snap::raw::Encoder::new(),
                 emit,
             },

@@ -8,7 +8,7 @@
 //!
 //! Exemplars, histograms and metadata (fields the 1.0 spec leaves optional) are not sent.
 
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use prost::encoding::{encoded_len_varint, WireType};
 
 use super::batch::{Series, WireWriter};
 
@@ -44,6 +44,24 @@ pub struct Sample {
     pub value: f64,
     #[prost(int64, tag = "2")]
     pub timestamp: i64,
+}
+
+/// Appends `v` as a base-128 varint. Most of a request's varints (keys, label lengths) fit in
+/// one byte; prost's `encode_varint` goes through `BufMut` for each byte, which showed as a tenth
+/// of the encoding time.
+#[inline]
+pub(super) fn encode_varint(mut v: u64, buf: &mut Vec<u8>) {
+    while v >= 0x80 {
+        buf.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// Appends a field key (tag and wire type).
+#[inline]
+pub(super) fn encode_key(tag: u32, wire_type: WireType, buf: &mut Vec<u8>) {
+    encode_varint(u64::from((tag << 3) | wire_type as u32), buf);
 }
 
 /// Length of a proto3 string field (tag < 16), zero when the string is empty.
@@ -105,6 +123,7 @@ impl WireWriter for Writer {
         ts_len += 1 + encoded_len_varint(sl as u64) + sl;
 
         let buf = &mut self.buf;
+        buf.reserve(1 + encoded_len_varint(ts_len as u64) + ts_len);
         encode_key(1, WireType::LengthDelimited, buf);
         encode_varint(ts_len as u64, buf);
         s.each_label(|n, v| {
@@ -119,8 +138,8 @@ impl WireWriter for Writer {
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
-        out.clear();
-        out.extend_from_slice(&self.buf);
+        // The request is the buffer: hand it over and fill `out`'s old one next.
+        std::mem::swap(out, &mut self.buf);
         self.buf.clear();
     }
 }
@@ -130,6 +149,30 @@ mod tests {
     use prost::Message;
 
     use super::*;
+
+    #[test]
+    fn encode_varint_matches_prost() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            1_790_812_800_000,
+            u64::MAX,
+        ] {
+            let (mut ours, mut want) = (Vec::new(), Vec::new());
+            encode_varint(v, &mut ours);
+            prost::encoding::encode_varint(v, &mut want);
+            assert_eq!(ours, want, "{v}");
+        }
+        let (mut ours, mut want) = (Vec::new(), Vec::new());
+        encode_key(5, WireType::LengthDelimited, &mut ours);
+        prost::encoding::encode_key(5, WireType::LengthDelimited, &mut want);
+        assert_eq!(ours, want);
+    }
 
     #[test]
     fn encode_series_matches_prost() {
