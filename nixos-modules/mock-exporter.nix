@@ -29,6 +29,17 @@ in {
         default = 1;
         description = "Number of simulated hosts; about 112 give 100,000 series.";
       };
+      churnInterval = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "10m";
+        description = "Replace `churnFraction` of the hosts every interval (`--churn-interval`): their series end and new ones start. No churn when null.";
+      };
+      churnFraction = lib.mkOption {
+        type = lib.types.float;
+        default = 0.1;
+        description = "Share of the hosts replaced at each churn interval (`--churn-fraction`), above 0 and at most 1.";
+      };
       incidents = lib.mkOption {
         type = lib.types.listOf lib.types.str;
         default = [];
@@ -51,6 +62,12 @@ in {
           (toString cfg.seed)
           "--scale"
           (toString cfg.scale)
+        ]
+        ++ lib.optionals (cfg.churnInterval != null) [
+          "--churn-interval"
+          cfg.churnInterval
+          "--churn-fraction"
+          (toString cfg.churnFraction)
         ]
         ++ lib.concatMap (i: ["--incident" i]) cfg.incidents;
     };

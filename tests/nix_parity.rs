@@ -194,3 +194,45 @@ fn nix_latency_offset_matches_the_rust_command_lines() {
         ])
     );
 }
+
+/// `[exporter] scale` and the churn knobs reach mock-exporter's command line in labctl's
+/// rendering and in the NixOS unit alike (the same values; Nix passes the duration as written).
+#[test]
+fn exporter_scale_and_churn_reach_mock_exporter_in_both() {
+    let text = std::fs::read_to_string(format!("{ROOT}/lab.toml"))
+        .unwrap()
+        .replace("scale = 1 ", "scale = 112 ")
+        .replace("churn_fraction = 0.1 ", "churn_fraction = 0.2 ")
+        .replace("# churn_interval", "churn_interval");
+    let t = Topology::parse(&text).unwrap();
+    let o = render::Options {
+        storage: Storage::Single,
+        scrape_interval: Duration::from_secs(15),
+        state_dir: "/tmp/rwlab-parity".into(),
+        vmauth_unauthorized_user: true,
+        grafana_home: None,
+        dashboards_dir: "/tmp/rwlab-parity/dashboards".into(),
+        rules_dir: "/tmp/rwlab-parity/rules".into(),
+    };
+    let plan = render::plan(&t, &o);
+    let exporter = plan.iter().find(|c| c.name == "mock-exporter").unwrap();
+    let exec = nix_eval("(import ./nix/eval/checks.nix {}).scaled");
+    let nix: Vec<String> = exec
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .map(|w| w.trim_matches('"').to_string())
+        .collect();
+    let value = |args: &[String], flag: &str| -> String {
+        let i = args.iter().position(|a| a == flag);
+        i.map(|i| args[i + 1].clone())
+            .unwrap_or_else(|| panic!("{flag} missing in {args:?}"))
+    };
+    for args in [&exporter.args, &nix] {
+        assert_eq!(value(args, "--scale"), "112", "{args:?}");
+        let every = humantime::parse_duration(&value(args, "--churn-interval")).unwrap();
+        assert_eq!(every, Duration::from_secs(600), "{args:?}");
+        let f: f64 = value(args, "--churn-fraction").parse().unwrap();
+        assert!((f - 0.2).abs() < 1e-9, "{args:?}");
+    }
+}

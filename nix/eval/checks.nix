@@ -102,6 +102,36 @@
     grafanaAnonymous = c.services.grafana.settings."auth.anonymous".enabled;
     grafanaDatasourcePassword = (builtins.head c.services.grafana.provision.datasources.settings.datasources).secureJsonData.basicAuthPassword;
   };
+  # The lab with lab.toml's [exporter] scale and churn set: mock-exporter's command line.
+  scaled = let
+    lab = import (root + "/nix/lib.nix");
+    c =
+      (nixos.system {
+        modules = [
+          flake.nixosModules.lab
+          (removeAttrs machine ["nixpkgs"])
+          {
+            services.rwlab.lab = {
+              enable = true;
+              topology =
+                lab.defaultLab
+                // {
+                  exporter =
+                    lab.defaultLab.exporter
+                    // {
+                      scale = 112;
+                      churn_interval = "10m";
+                      churn_fraction = 0.2;
+                    };
+                };
+            };
+          }
+        ];
+        readOnlyPkgs = import ./pkgs.nix {inherit system;};
+      })
+      .config;
+  in
+    c.systemd.services.rwlab-mock-exporter.serviceConfig.ExecStart;
   # The lab with lab.toml's replication_factor set to 2: the flags its vminserts and vmselects get.
   replicated = let
     lab = import (root + "/nix/lib.nix");
@@ -124,7 +154,7 @@
     builtins.mapAttrs (_: u: u.serviceConfig.ExecStart)
     (nixos.lib.filterAttrs (n: _: nixos.lib.hasPrefix "rwlab-vminsert" n || nixos.lib.hasPrefix "rwlab-vmselect" n) c.systemd.services);
 in {
-  inherit replicated;
+  inherit replicated scaled;
   # The lab listening beyond loopback (credentials required) and on loopback (as easy as labctl).
   labRemote = probed "0.0.0.0";
   labLoopback = probed "127.0.0.1";

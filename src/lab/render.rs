@@ -537,7 +537,17 @@ fn mock_exporter(t: &Topology) -> Component {
         t.listen(port).to_string(),
         "--seed".into(),
         t.exporter.seed.to_string(),
+        "--scale".into(),
+        t.exporter.scale.to_string(),
     ];
+    if let Some(every) = t.exporter.churn_interval {
+        args.extend([
+            "--churn-interval".into(),
+            format!("{}s", every.as_secs()),
+            "--churn-fraction".into(),
+            t.exporter.churn_fraction.to_string(),
+        ]);
+    }
     for inc in &t.exporter.incident {
         args.extend(["--incident".into(), inc.arg()]);
     }
@@ -777,11 +787,33 @@ mod tests {
         let exporter = p.iter().find(|c| c.name == "mock-exporter").unwrap();
         let flag = "service=auth,route=/auth/token,start=+2m,duration=5m,errors=1,latency=4";
         assert_eq!(
-            exporter.args[4..],
+            exporter.args[6..],
             ["--incident".to_string(), flag.to_string()]
         );
         let plain = plan(&lab(), &opts(Storage::Single));
         assert!(!plain[0].args.contains(&"--incident".to_string()));
+    }
+
+    #[test]
+    fn render_exporter_passes_scale_and_churn() {
+        let plain = plan(&lab(), &opts(Storage::Single));
+        assert_eq!(plain[0].args[4..], ["--scale", "1"]);
+        let toml = include_str!("../../lab.toml")
+            .replace("scale = 1 ", "scale = 20 ")
+            .replace("churn_fraction = 0.1 ", "churn_fraction = 0.25 ")
+            .replace("# churn_interval", "churn_interval");
+        let p = plan(&Topology::parse(&toml).unwrap(), &opts(Storage::Single));
+        assert_eq!(
+            p[0].args[4..],
+            [
+                "--scale",
+                "20",
+                "--churn-interval",
+                "600s",
+                "--churn-fraction",
+                "0.25"
+            ]
+        );
     }
 
     #[test]

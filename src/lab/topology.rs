@@ -94,6 +94,21 @@ pub struct Topology {
 pub struct Exporter {
     pub port: Port,
     pub seed: u64,
+    /// Simulated hosts (`mock-exporter --scale`): each serves the whole catalogue, so every
+    /// scraper reads `scale` times the series of one host (112 give about 100,000).
+    #[serde(default = "one_host")]
+    pub scale: Scale,
+    /// Replace a fraction of the hosts every `churn_interval` (`mock-exporter --churn-interval`):
+    /// their series end and new ones start. Off when absent.
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub churn_interval: Option<Duration>,
+    /// The share of hosts replaced at each churn interval (`--churn-fraction`), above 0, at most 1.
+    #[serde(default = "default_churn_fraction")]
+    pub churn_fraction: f64,
     /// `[[exporter.incident]]`: scheduled faults, passed on as `mock-exporter --incident`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incident: Vec<ExporterIncident>,
@@ -118,6 +133,20 @@ pub struct ExporterIncident {
     pub errors: f64,
     #[serde(default = "factor_one")]
     pub latency: f64,
+}
+
+/// Hosts of the simulated fleet: at least one, at most what `mock-exporter --scale` takes.
+pub type Scale = std::num::NonZeroU32;
+
+/// The largest `--scale` mock-exporter accepts.
+pub const MAX_SCALE: u32 = 100_000;
+
+fn one_host() -> Scale {
+    Scale::MIN
+}
+
+fn default_churn_fraction() -> f64 {
+    0.1
 }
 
 fn factor_one() -> f64 {
@@ -301,10 +330,41 @@ impl Topology {
                 ),
             ));
         }
+        self.validate_exporter()?;
         self.validate_names()?;
         self.validate_routes()?;
         self.validate_incidents()?;
         self.validate_ports()
+    }
+
+    /// The fleet's size and churn are what mock-exporter accepts.
+    fn validate_exporter(&self) -> Result<(), TopologyError> {
+        let e = &self.exporter;
+        if e.scale.get() > MAX_SCALE {
+            return Err(invalid(
+                "exporter.scale",
+                format!(
+                    "{} is above {MAX_SCALE}, the most mock-exporter simulates",
+                    e.scale
+                ),
+            ));
+        }
+        if !(e.churn_fraction > 0.0 && e.churn_fraction <= 1.0) {
+            return Err(invalid(
+                "exporter.churn_fraction",
+                format!("{} must be above 0 and at most 1", e.churn_fraction),
+            ));
+        }
+        match e.churn_interval {
+            Some(d) if d.as_secs() == 0 => Err(invalid(
+                "exporter.churn_interval",
+                format!(
+                    "{:?} must be at least one second",
+                    humantime::format_duration(d).to_string()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Incidents parse as the exporter parses them, name endpoints it serves, and do not overlap.
@@ -740,6 +800,46 @@ mod tests {
     fn parse_refuses_a_zero_scrape_interval() {
         let e = err(&LAB.replace("\"15s\"", "\"0s\""));
         assert_eq!(e, "scrape_interval: \"0s\" must be above zero");
+    }
+
+    #[test]
+    fn parse_reads_scale_and_churn_with_defaults() {
+        let t = Topology::parse(LAB).unwrap();
+        assert_eq!(
+            (t.exporter.scale.get(), t.exporter.churn_interval),
+            (1, None)
+        );
+        let text = LAB
+            .replace("scale = 1 ", "scale = 112 ")
+            .replace("# churn_interval", "churn_interval");
+        let t = Topology::parse(&text).unwrap();
+        assert_eq!(t.exporter.scale.get(), 112);
+        assert_eq!(t.exporter.churn_interval, Some(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn parse_refuses_a_scale_or_churn_the_exporter_would_refuse() {
+        let with = |key: &str, value: &str| {
+            let line = LAB
+                .lines()
+                .find(|l| l.starts_with(&format!("# {key} ")) || l.starts_with(&format!("{key} ")))
+                .unwrap();
+            err(&LAB.replace(line, &format!("{key} = {value}")))
+        };
+        let e = with("scale", "0");
+        assert!(e.starts_with("exporter.scale: "), "{e}");
+        assert_eq!(
+            with("scale", "100001"),
+            "exporter.scale: 100001 is above 100000, the most mock-exporter simulates"
+        );
+        assert_eq!(
+            with("churn_fraction", "0.0"),
+            "exporter.churn_fraction: 0 must be above 0 and at most 1"
+        );
+        assert_eq!(
+            with("churn_interval", "\"500ms\""),
+            "exporter.churn_interval: \"500ms\" must be at least one second"
+        );
     }
 
     #[test]

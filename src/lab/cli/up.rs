@@ -15,7 +15,7 @@ use clap::Args;
 use super::{parse_duration, parse_pair, LabArgs, Outcome, RunArgs};
 use crate::lab::render::{self, Component, Kind};
 use crate::lab::supervise::{self, alive, Binaries, Event, LabState, Phase, Supervisor};
-use crate::lab::topology::Topology;
+use crate::lab::topology::{Scale, Topology, MAX_SCALE};
 use crate::lab::uis;
 use crate::lab::victoria::Storage;
 
@@ -31,6 +31,7 @@ use crate::lab::victoria::Storage;
 ///
 ///   $ labctl up
 ///   $ labctl up --storage single --fast --detach
+///   $ labctl up --scale 112          # about 100,000 series per scraper
 ///   $ labctl up --bin vminsert=$HOME/vm/vminsert-prod --port-offset 1000
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
@@ -44,6 +45,11 @@ pub struct UpArgs {
     /// Use this executable for a program, e.g. --bin vmstorage=/opt/vm/vmstorage-prod. Repeatable.
     #[arg(long = "bin", value_name = "NAME=PATH", value_parser = parse_pair, help_heading = "Lab")]
     pub bins: Vec<(String, String)>,
+
+    /// Simulated exporter hosts for this run, overriding lab.toml's `[exporter] scale`: every
+    /// scraper then reads N times the series of one host (112 give about 100,000).
+    #[arg(long, value_name = "N", help_heading = "Lab", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SCALE)))]
+    pub scale: Option<u32>,
 
     /// Keep the data of the previous run instead of starting empty.
     #[arg(long, help_heading = "Lab")]
@@ -101,7 +107,10 @@ fn grafana_home(grafana: &Path) -> Option<PathBuf> {
 
 /// Resolves every program the lab needs, failing with one message that lists what is missing.
 pub fn prepare(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Prepared> {
-    let topology = args.lab.topology()?;
+    let mut topology = args.lab.topology()?;
+    if let Some(n) = args.scale.and_then(Scale::new) {
+        topology.exporter.scale = n;
+    }
     let bins = binaries(&args.bins)?;
     let mut notes = Vec::new();
     let grafana_home = find_grafana(&bins, &mut notes);
@@ -240,11 +249,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<Outcome> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
+    let hosts = prepared.topology.exporter.scale;
     println!(
-        "starting the lab from {} ({} storage, scrape every {}, state in {})",
+        "starting the lab from {} ({} storage, scrape every {}, {hosts} exporter host{}, state in {})",
         args.lab.lab.display(),
         args.run.storage.as_str(),
         render::prom_duration(prepared.topology.interval(args.run.fast)),
+        if hosts.get() == 1 { "" } else { "s" },
         state_dir.display()
     );
     for n in &prepared.notes {

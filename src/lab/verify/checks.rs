@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context as _;
 
 use super::delays::Budget;
+use super::held::{held, Expected};
 use super::{Context, Verdict};
 use crate::lab::alerts;
 use crate::lab::endpoints::Endpoint;
@@ -15,45 +16,23 @@ use crate::lab::query::Labels;
 use crate::lab::victoria::{Storage, CLUSTER_SELECT_PREFIX};
 use crate::scrape;
 
-/// Labels the lab adds on the way; removed before comparing with the exporter's page.
-const ADDED_LABELS: [&str; 6] = [
-    "availability_zone",
-    "cluster",
-    "environment",
-    "instance",
-    "job",
-    "region",
-];
-
 /// Check 1: Every exporter series arrives in VictoriaMetrics once per region, with its labels.
 pub fn exporter_series_once_per_region(cx: &Context) -> anyhow::Result<Verdict> {
     let e = cx.endpoints;
-    let expected = cx.expected()?;
+    let expected = Expected::from_page(cx.page()?);
     let mut ok = true;
     let mut parts = Vec::new();
     for r in &e.regions {
-        let selector = format!("{{job=\"mock-exporter\",region=\"{}\"}}", r.name);
-        let data = cx.client.series(&e.query, &series_params(cx, selector))?;
+        let matchers = format!("job=\"mock-exporter\",region=\"{}\"", r.name);
         let required = BTreeMap::from([
             ("cluster", r.cluster.as_str()),
             ("environment", r.environment.as_str()),
             ("availability_zone", r.availability_zone.as_str()),
             ("job", "mock-exporter"),
         ]);
-        let st = stored_series(&data, &cx.exporter_instance(), &required);
-        let (same, d) = compare(&expected, &st.ids);
-        ok &= same && st.wrong.is_empty();
-        parts.push(format!(
-            "{}: {d}{}",
-            r.name,
-            others_note(&st.other_instances)
-        ));
-        if let Some(w) = st.wrong.first() {
-            parts.push(format!(
-                "{} series with wrong labels, e.g. {w}",
-                st.wrong.len()
-            ));
-        }
+        let (same, d) = held(cx, &expected, &e.query, &matchers, &required)?;
+        ok &= same;
+        parts.push(format!("{}: {d}", r.name));
     }
     Ok(Verdict::pass_if(ok, parts.join("; ")))
 }
@@ -61,22 +40,19 @@ pub fn exporter_series_once_per_region(cx: &Context) -> anyhow::Result<Verdict> 
 /// Check 2: The receiver and VictoriaMetrics hold the writer's series with the writer's labels.
 pub fn writer_series_in_both_stores(cx: &Context) -> anyhow::Result<Verdict> {
     let e = cx.endpoints;
-    let expected = cx.expected()?;
+    let expected = Expected::from_page(cx.page()?);
     let required = BTreeMap::from([
         ("cluster", e.writer_cluster.as_str()),
         ("environment", e.writer_environment.as_str()),
         ("job", "mock-exporter"),
     ]);
-    let selector = format!("{{job=\"mock-exporter\",cluster=\"{}\"}}", e.writer_cluster);
-    let params = series_params(cx, selector);
+    let matchers = format!("job=\"mock-exporter\",cluster=\"{}\"", e.writer_cluster);
     let mut ok = true;
     let mut parts = Vec::new();
     for (who, store) in [("receiver", &e.receiver), ("VictoriaMetrics", &e.query)] {
-        let data = cx.client.series(store, &params)?;
-        let st = stored_series(&data, &cx.exporter_instance(), &required);
-        let (same, d) = compare(&expected, &st.ids);
-        ok &= same && st.wrong.is_empty();
-        parts.push(format!("{who}: {d}{}", others_note(&st.other_instances)));
+        let (same, d) = held(cx, &expected, store, &matchers, &required)?;
+        ok &= same;
+        parts.push(format!("{who}: {d}"));
     }
     Ok(Verdict::pass_if(ok, parts.join("; ")))
 }
@@ -268,17 +244,6 @@ pub fn writer_reads_from_the_receiver(cx: &Context) -> anyhow::Result<Verdict> {
     Ok(Verdict::pass_if(!held.is_empty() && missing.is_empty(), d))
 }
 
-/// `start`, `end` (the last 20 scrape intervals, at least 5 minutes) and `match[]`.
-fn series_params(cx: &Context, selector: String) -> Vec<(&'static str, String)> {
-    let window = (cx.endpoints.scrape_interval.as_secs_f64() * 20.0).max(300.0);
-    let now = cx.clock.now();
-    vec![
-        ("start", format!("{:.3}", now - window)),
-        ("end", format!("{:.3}", now)),
-        ("match[]", selector),
-    ]
-}
-
 /// The last raw sample (time, value) a range selector `q` returns at `at`.
 fn last_sample(
     cx: &Context,
@@ -344,79 +309,6 @@ fn selector(labels: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
         .collect();
     format!("{{{}}}", inner.join(","))
-}
-
-/// Series scraped from the exporter under check, from an `/api/v1/series` answer.
-struct Stored {
-    /// Ids with the lab's own labels removed, for comparison with the exporter's page.
-    ids: Vec<String>,
-    /// Series lacking a required label value.
-    wrong: Vec<String>,
-    /// Series of other scrape targets (an earlier lab on other ports, kept with --keep-data):
-    /// not this exporter's, so neither counted nor duplicates.
-    other_instances: BTreeMap<String, usize>,
-}
-
-fn stored_series(data: &[Labels], instance: &str, required: &BTreeMap<&str, &str>) -> Stored {
-    let mut out = Stored {
-        ids: Vec::new(),
-        wrong: Vec::new(),
-        other_instances: BTreeMap::new(),
-    };
-    for labels in data {
-        let mut labels = labels.clone();
-        let name = labels.remove("__name__").unwrap_or_default();
-        // Series the scraper makes itself (up, scrape_*) are not the exporter's.
-        if name == "up" || name.starts_with("scrape_") {
-            continue;
-        }
-        let inst = labels.get("instance").cloned().unwrap_or_default();
-        if inst != instance {
-            *out.other_instances.entry(inst).or_default() += 1;
-            continue;
-        }
-        for (k, v) in required {
-            if labels.get(*k).map(String::as_str) != Some(*v) {
-                out.wrong
-                    .push(format!("{name}{{…}} has {k}={:?}", labels.get(*k)));
-            }
-        }
-        for l in ADDED_LABELS {
-            labels.remove(l);
-        }
-        out.ids.push(scrape::series_id(&name, &labels));
-    }
-    out
-}
-
-/// " (N series of other instances ignored: …)" when there are any.
-fn others_note(others: &BTreeMap<String, usize>) -> String {
-    if others.is_empty() {
-        return String::new();
-    }
-    let n: usize = others.values().sum();
-    let list: Vec<&String> = others.keys().take(3).collect();
-    format!(" ({n} series of other instances ignored: {list:?})")
-}
-
-/// Compares stored series with the exporter's: "n/m" and what is missing or extra.
-fn compare(expected: &BTreeSet<String>, got: &[String]) -> (bool, String) {
-    let set: BTreeSet<&String> = got.iter().collect();
-    let missing: Vec<&String> = expected.iter().filter(|e| !set.contains(e)).collect();
-    let extra: Vec<&&String> = set.iter().filter(|g| !expected.contains(**g)).collect();
-    let dup = got.len() - set.len();
-    let ok = missing.is_empty() && extra.is_empty() && dup == 0;
-    let mut d = format!("{}/{}", got.len() - extra.len() - dup, expected.len());
-    if !missing.is_empty() {
-        d += &format!(", {} missing (e.g. {})", missing.len(), missing[0]);
-    }
-    if !extra.is_empty() {
-        d += &format!(", {} unexpected (e.g. {})", extra.len(), extra[0]);
-    }
-    if dup > 0 {
-        d += &format!(", {dup} duplicated");
-    }
-    (ok, d)
 }
 
 /// The always-firing alert every evaluator must deliver to Alertmanager (`rules/watchdog.yml`).
@@ -538,6 +430,112 @@ mod tests {
         let client = Client::with_transport(Recorded(answers));
         let cx = Context::new(e, &client, Clock::Fixed(NOW));
         CHECKS[usize::from(id) - 1].check(&cx)
+    }
+
+    /// A page of two hosts, checked as if it were above the listing limit.
+    fn run_counted(id: u8, e: &Endpoints, mut answers: Answers) -> Check {
+        let page = "# TYPE x gauge\nx{a=\"1\",host=\"h1\"} 3\nx{a=\"1\",host=\"h2\"} 3\n# TYPE y gauge\ny{host=\"h1\"} 2\ny{host=\"h2\"} 2\n";
+        answers.push((vec!["http://exp:2112/metrics"], page.into()));
+        let client = Client::with_transport(Recorded(answers));
+        let mut cx = Context::new(e, &client, Clock::Fixed(NOW));
+        cx.list_limit = 3;
+        CHECKS[usize::from(id) - 1].check(&cx)
+    }
+
+    /// A `count by (__name__, …)` answer: (name, count) groups with `labels`.
+    fn counts(labels: &serde_json::Value, groups: &[(&str, u32)]) -> serde_json::Value {
+        let v: Vec<serde_json::Value> = groups
+            .iter()
+            .map(|(n, c)| {
+                let mut m = labels.clone();
+                m["__name__"] = json!(n);
+                json!({"metric": m, "value": [NOW, c.to_string()]})
+            })
+            .collect();
+        json!(v)
+    }
+
+    fn counted_answers(r2_counts: serde_json::Value) -> Answers {
+        let count = |r: &'static str| {
+            vec![
+                VM,
+                "/api/v1/query",
+                "count by (__name__",
+                r,
+                "host=~\"h1|h2\"",
+            ]
+        };
+        let group = |r: &str| {
+            let mut l = region_labels(r);
+            l.as_object_mut().unwrap().remove("instance");
+            l.as_object_mut().unwrap().remove("region");
+            l
+        };
+        let host_h1 = |r: &str| {
+            let mut l = region_labels(r);
+            l["host"] = json!("h1");
+            stored(l, &["x", "y"])
+        };
+        vec![
+            (
+                count("region=\"r1\""),
+                success(
+                    json!({"resultType": "vector", "result": counts(&group("r1"), &[("x", 2), ("y", 2)])}),
+                ),
+            ),
+            (
+                count("region=\"r2\""),
+                success(json!({"resultType": "vector", "result": r2_counts})),
+            ),
+            (
+                vec![VM, "/api/v1/series", "region=\"r1\"", "host=\"h1\""],
+                host_h1("r1"),
+            ),
+            (
+                vec![VM, "/api/v1/series", "region=\"r2\"", "host=\"h1\""],
+                host_h1("r2"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn check_1_counts_per_name_above_the_listing_limit() {
+        let mut r2 = region_labels("r2");
+        r2.as_object_mut().unwrap().remove("instance");
+        r2.as_object_mut().unwrap().remove("region");
+        let c = run_counted(
+            1,
+            &lab(Storage::Cluster),
+            counted_answers(counts(&r2, &[("x", 2), ("y", 2)])),
+        );
+        assert_eq!(c.status, Status::Pass, "{}", c.detail);
+        assert!(
+            c.detail
+                .starts_with("r1: 4/4 series counted in 2 names; h1 listed: 2/2 ("),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn check_1_counting_catches_a_missing_series_and_wrong_labels() {
+        let mut r2 = region_labels("r2");
+        r2.as_object_mut().unwrap().remove("instance");
+        r2.as_object_mut().unwrap().remove("region");
+        let mut wrong = r2.clone();
+        wrong["availability_zone"] = json!("r2z");
+        let mut groups = counts(&r2, &[("x", 2), ("y", 1)]);
+        groups
+            .as_array_mut()
+            .unwrap()
+            .extend(counts(&wrong, &[("y", 1)]).as_array().unwrap().clone());
+        let c = run_counted(1, &lab(Storage::Cluster), counted_answers(groups));
+        assert_eq!(c.status, Status::Fail, "{}", c.detail);
+        assert!(
+            c.detail.contains("r2: 3/4 series counted in 2 names, counts differ for 1 name (e.g. y 1/2); 1 series with wrong labels, e.g. y{…} has availability_zone=Some(\"r2z\")"),
+            "{}",
+            c.detail
+        );
     }
 
     fn success(data: serde_json::Value) -> String {
@@ -1056,43 +1054,6 @@ mod tests {
                 c.detail
             );
         }
-    }
-
-    #[test]
-    fn stored_series_keeps_the_exporter_instance_only() {
-        let data: Vec<Labels> = serde_json::from_value(json!([
-            {"__name__": "x_total", "instance": "127.0.0.1:2112", "job": "mock-exporter", "region": "r", "a": "1"},
-            {"__name__": "x_total", "instance": "127.0.0.1:3112", "job": "mock-exporter", "region": "r", "a": "1"},
-            {"__name__": "up", "instance": "127.0.0.1:2112", "job": "mock-exporter", "region": "r"},
-            {"__name__": "y", "instance": "127.0.0.1:2112", "job": "other", "region": "r"}
-        ]))
-        .unwrap();
-        let required = BTreeMap::from([("job", "mock-exporter")]);
-        let st = stored_series(&data, "127.0.0.1:2112", &required);
-        assert_eq!(st.ids, ["x_total{a=\"1\"}", "y{}"]);
-        assert_eq!(st.wrong.len(), 1, "{:?}", st.wrong);
-        assert_eq!(
-            st.other_instances,
-            BTreeMap::from([("127.0.0.1:3112".to_string(), 1)])
-        );
-    }
-
-    #[test]
-    fn compare_reports_missing_extra_and_duplicates() {
-        let exp: BTreeSet<String> = ["a{}", "b{}", "c{}"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let (ok, d) = compare(
-            &exp,
-            &["a{}".into(), "b{}".into(), "b{}".into(), "z{}".into()],
-        );
-        assert!(!ok);
-        assert_eq!(
-            d,
-            "2/3, 1 missing (e.g. c{}), 1 unexpected (e.g. z{}), 1 duplicated"
-        );
-        assert!(compare(&exp, &["c{}".into(), "a{}".into(), "b{}".into()]).0);
     }
 
     #[test]

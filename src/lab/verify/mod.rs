@@ -17,7 +17,6 @@
 //! 8. vmalert and the Prometheus receiver loaded the same rules without errors, and
 //!    Alertmanager holds the always-firing Watchdog alert from each.
 
-use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -28,6 +27,7 @@ use crate::scrape;
 
 pub mod checks;
 pub mod delays;
+pub mod held;
 
 /// A check: its number, its name, and the function that runs it.
 pub struct CheckDef {
@@ -149,6 +149,9 @@ pub struct Context<'a> {
     pub clock: Clock,
     /// The exporter's series, or why they could not be read.
     page: Result<Vec<scrape::Series>, String>,
+    /// Above this many series per scraper, checks 1 and 2 count instead of listing
+    /// ([`held::LIST_LIMIT`]).
+    pub list_limit: usize,
 }
 
 impl<'a> Context<'a> {
@@ -164,17 +167,13 @@ impl<'a> Context<'a> {
             client,
             clock,
             page,
+            list_limit: held::LIST_LIMIT,
         }
     }
 
     /// The exporter's series.
     pub fn page(&self) -> anyhow::Result<&[scrape::Series]> {
         self.page.as_deref().map_err(|e| anyhow::anyhow!("{e}"))
-    }
-
-    /// The ids of the exporter's series.
-    pub fn expected(&self) -> anyhow::Result<BTreeSet<String>> {
-        Ok(self.page()?.iter().map(scrape::Series::id).collect())
     }
 
     /// The `instance` label scrapers give the exporter: the host:port of its URL.
