@@ -1,12 +1,16 @@
 //! Time from `labctl up` to `labctl verify` green with a 2 s scrape interval, and the resident
-//! memory of the whole lab once green.
+//! memory of the whole lab once green; then the scale sweep ([`sweep`]).
 //!
-//!     cargo bench --bench lab
+//!     cargo bench --bench lab                # both
+//!     cargo bench --bench lab -- startup     # start-up and memory only
+//!     cargo bench --bench lab -- sweep       # the scale sweep only
 //!
 //! Runs the cluster when vminsert, vmselect and vmstorage are on PATH, else single-node storage
 //! (and says so in the report). Writes the figures to docs/benchmarks.md.
 
 mod common;
+#[path = "lab/sweep.rs"]
+mod sweep;
 
 use std::process::Command;
 use std::time::Instant;
@@ -41,6 +45,20 @@ fn main() {
         .iter()
         .all(|p| remote_write_lab::lab::supervise::find_on_path(p).is_some());
     let storage = if cluster { "cluster" } else { "single" };
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |part: &str| only.is_empty() || only.iter().any(|a| a == part);
+    if wants("startup") {
+        startup(cluster, storage);
+    }
+    if wants("sweep") {
+        sweep::run(storage);
+    }
+}
+
+fn startup(cluster: bool, storage: &str) {
     let state = std::env::temp_dir().join(format!("rwlab-bench-{}", std::process::id()));
     let s = state.to_str().unwrap();
     let offset = "23000";
