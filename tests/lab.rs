@@ -155,6 +155,7 @@ fn end_to_end(storage: &str, start: u16) {
     dashboards_and_queries(storage, &common, dir);
     top_once(storage, &common);
     top_in_tmux(storage, &common);
+    load_ramp(storage, &common);
 
     let down = labctl(&[&["down"][..], &common].concat());
     assert!(down.status.success(), "{}", text(&down));
@@ -166,6 +167,64 @@ fn end_to_end(storage: &str, start: u16) {
     }
     assert!(!state.join("state.json").exists());
     drop(lab);
+}
+
+/// `labctl load` pushes into every writer of the lab and reads what each storage node stored:
+/// two short steps, the first far below any ceiling.
+fn load_ramp(storage: &str, common: &[&str]) {
+    let out = labctl(
+        &[
+            &[
+                "load",
+                "--start-scale",
+                "1",
+                "--max-steps",
+                "2",
+                "--hold",
+                "6s",
+                "--json",
+            ][..],
+            common,
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "labctl load:\n{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("labctl load printed no JSON ({e}):\n{}", text(&out)));
+    let steps = report["steps"].as_array().unwrap();
+    assert!(!steps.is_empty(), "{report:#}");
+    let first = &steps[0];
+    assert!(
+        first["over"].is_null(),
+        "one host over the ceiling: {first:#}"
+    );
+    let writers = if storage == "cluster" { 2 } else { 1 };
+    assert_eq!(
+        first["sent"].as_array().unwrap().len(),
+        writers,
+        "{first:#}"
+    );
+    assert_eq!(
+        first["stored"].as_array().unwrap().len(),
+        writers,
+        "{first:#}"
+    );
+    let offered = first["offered_per_writer"].as_f64().unwrap() * writers as f64;
+    let stored: f64 = first["stored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[1].as_f64().unwrap())
+        .sum();
+    // The lab's own scrapes are stored too: at least what was pushed.
+    assert!(
+        stored >= 0.95 * offered,
+        "stored {stored}/s of {offered}/s: {first:#}"
+    );
+    assert!(
+        report["ceiling"].as_str().unwrap().starts_with("ceiling: "),
+        "{report:#}"
+    );
 }
 
 /// Issue 16: one-shot `verify` on a healthy lab passes every time (the freshness limit is the
@@ -807,6 +866,19 @@ fn verify_against_nothing_fails_fast_with_exit_1() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn load_refuses_bad_input_and_a_missing_lab_with_exit_2() {
+    let out = labctl(&["load", "--factor", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("above 1"), "{}", text(&out));
+    let out = labctl(&["load", "--interval", "500ms"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let tmp = tempdir("load");
+    let out = labctl(&["load", "--state-dir", tmp.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no lab state"), "{}", text(&out));
 }
 
 #[test]

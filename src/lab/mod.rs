@@ -28,6 +28,7 @@ pub mod control;
 pub mod dashboards;
 pub mod endpoints;
 pub mod explain;
+pub mod load;
 pub mod query;
 pub mod render;
 pub mod supervise;

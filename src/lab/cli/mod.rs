@@ -24,6 +24,7 @@ mod dashboards;
 mod down;
 mod endpoints;
 mod explain;
+mod load;
 mod logs;
 mod render;
 mod status;
@@ -48,6 +49,7 @@ mod verify;
 ///   $ labctl compare                   # receiver vs VictoriaMetrics on the same queries
 ///   $ labctl top                       # the lab live in the terminal (--once: one frame as text)
 ///   $ labctl chaos run vminsert-down   # a fault under load, counted
+///   $ labctl load                      # ramp remote write until the lab gives: its ceiling
 ///   $ labctl alerts                    # pending, firing, resolved: both evaluators, Alertmanager
 ///   $ labctl down
 #[derive(Debug, Parser)]
@@ -76,6 +78,7 @@ enum Command {
     Alerts(alerts::AlertsArgs),
     Render(render::RenderArgs),
     Chaos(chaos::ChaosArgs),
+    Load(load::LoadArgs),
     /// Stop one component of a running lab; the supervisor does not restart it.
     ///
     /// SIGTERM, then SIGKILL after the lab's stop timeout. `labctl status` shows it as stopped
@@ -214,6 +217,7 @@ pub fn main() -> ExitCode {
         Command::Alerts(a) => alerts::run(a),
         Command::Render(a) => render::run(a),
         Command::Chaos(a) => chaos::run(a),
+        Command::Load(a) => load::run(a),
         Command::Stop(a) => control::run(Action::Stop, a),
         Command::Start(a) => control::run(Action::Start, a),
         Command::Restart(a) => control::run(Action::Restart, a),

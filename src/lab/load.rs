@@ -1,0 +1,408 @@
+//! The lab's write ceiling: remote-write load pushed straight into the storage's write path,
+//! ramped step by step until write latency or errors cross a stated limit.
+//!
+//! Each step pushes mock-exporter's series (the same generator as `mock-exporter push`) to every
+//! vminsert (or the single node) for a hold period. Two vminserts get the same series half a
+//! second apart (one stream backdated 500 ms), so each carries its own samples and the storage
+//! sees one set of active series, as behind an HA pair of senders. While a step holds, the
+//! storage's own counters (`vm_rows_added_to_storage_total`) say what was stored, and each
+//! component's CPU and resident memory are read from /proc through the PIDs the lab's state
+//! lists. The first step that crosses a limit ends the ramp; the one before it is the ceiling.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::exporter::fleet::{FleetOptions, Model};
+use crate::exporter::push::{self, stats::Stats, Protocol};
+use crate::lab::endpoints::Endpoint;
+use crate::lab::query::Client;
+use crate::lab::supervise::LabState;
+
+/// What to ramp and when to stop.
+#[derive(Debug, Clone)]
+pub struct Ramp {
+    /// Hosts of 911 series each in the first step; each next step multiplies them by `factor`.
+    pub start_scale: u32,
+    pub factor: f64,
+    pub max_steps: usize,
+    /// How long each step pushes; figures are read over its second half.
+    pub hold: Duration,
+    /// One round of every series per interval, per stream.
+    pub interval_secs: u64,
+    /// A step whose write p99 exceeds this is over the ceiling.
+    pub p99_limit: Duration,
+    /// A step that stores less than this share of what it sent is over the ceiling.
+    pub stored_ratio_min: f64,
+    /// Requests in flight per stream.
+    pub concurrency: usize,
+}
+
+/// Where to push and what to watch.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// (name, remote-write URL): one stream each.
+    pub writers: Vec<(String, String)>,
+    /// (name, /metrics endpoint) of each node that stores samples.
+    pub storage: Vec<(String, Endpoint)>,
+}
+
+/// One component's CPU (cores, averaged over the measured window) and resident memory.
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    pub name: String,
+    pub cpu_cores: f64,
+    pub rss_mib: f64,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub scale: u32,
+    pub series: usize,
+    /// Samples per second offered, per writer.
+    pub offered_per_writer: f64,
+    /// Samples per second answered 2xx, per writer (name, rate).
+    pub sent: Vec<(String, f64)>,
+    /// Samples per second added to storage, per storage node, over the measured window, less
+    /// what the lab's own scrapes stored before the ramp.
+    pub stored: Vec<(String, f64)>,
+    pub p99_ms: f64,
+    pub retried: u64,
+    pub dropped: u64,
+    /// Rounds the generator produced a whole interval late: the sender, not the lab, was the limit.
+    pub rounds_late: u64,
+    pub usage: Vec<Usage>,
+    /// Why this step is over the ceiling, when it is.
+    pub over: Option<String>,
+}
+
+impl Step {
+    pub fn stored_total(&self) -> f64 {
+        self.stored.iter().map(|s| s.1).sum()
+    }
+    pub fn sent_total(&self) -> f64 {
+        self.sent.iter().map(|s| s.1).sum()
+    }
+    /// The component using the most CPU.
+    pub fn busiest(&self) -> Option<&Usage> {
+        self.usage
+            .iter()
+            .max_by(|a, b| a.cpu_cores.total_cmp(&b.cpu_cores))
+    }
+}
+
+/// Runs the ramp; `progress` hears about each step as it ends.
+pub fn run(
+    ramp: &Ramp,
+    target: &Target,
+    state: Option<&LabState>,
+    mut progress: impl FnMut(&Step),
+) -> anyhow::Result<Vec<Step>> {
+    anyhow::ensure!(!target.writers.is_empty(), "nothing to write to");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the push runtime")?;
+    // What the lab's own scrapes store, so that a step counts only what it pushed.
+    let window = Window::open(target, None);
+    std::thread::sleep((ramp.hold / 2).min(Duration::from_secs(10)));
+    let (baseline, _) = window.close(target);
+    let mut steps = Vec::new();
+    let mut scale = f64::from(ramp.start_scale.max(1));
+    for _ in 0..ramp.max_steps {
+        let step = one_step(
+            &runtime,
+            ramp,
+            target,
+            state,
+            scale.round() as u32,
+            &baseline,
+        )?;
+        progress(&step);
+        let over = step.over.is_some();
+        steps.push(step);
+        if over {
+            break;
+        }
+        scale *= ramp.factor.max(1.01);
+    }
+    Ok(steps)
+}
+
+fn one_step(
+    runtime: &tokio::runtime::Runtime,
+    ramp: &Ramp,
+    target: &Target,
+    state: Option<&LabState>,
+    scale: u32,
+    baseline: &[(String, f64)],
+) -> anyhow::Result<Step> {
+    let model = Model::new(FleetOptions {
+        scale: scale as usize,
+        ..FleetOptions::default()
+    });
+    let series = model.series_count();
+    let start = push::unix_now() + 1;
+    let stats: Vec<Arc<Stats>> = target
+        .writers
+        .iter()
+        .map(|(_, url)| Arc::new(Stats::new(std::slice::from_ref(url))))
+        .collect();
+    let mut handles = Vec::new();
+    for (i, ((_, url), st)) in target.writers.iter().zip(&stats).enumerate() {
+        let cfg = push::Config {
+            urls: vec![url.parse().with_context(|| format!("{url}: not a URL"))?],
+            // Remote write 1.0: what every receiver here stores (docs/compatibility.md).
+            protocol: Protocol::V1,
+            interval_secs: ramp.interval_secs.max(1),
+            duration: ramp.hold,
+            start,
+            backdate_ms: 500 * i as i64,
+            concurrency: ramp.concurrency.max(1),
+            batch_size: 2000,
+            retry_on_429: true,
+            drain: Duration::from_secs(5),
+        };
+        handles.push(runtime.spawn(push::run(model.clone(), cfg, st.clone())));
+    }
+    // Measure over the second half of the hold, once the storage has settled on the new rate.
+    std::thread::sleep(ramp.hold / 2 + Duration::from_secs(1));
+    let window = Window::open(target, state);
+    std::thread::sleep(ramp.hold / 2);
+    let (measured, usage) = window.close(target);
+    let stored = measured
+        .into_iter()
+        .zip(baseline)
+        .map(|((name, rate), (_, idle))| (name, (rate - idle).max(0.0)))
+        .collect();
+    for h in handles {
+        runtime
+            .block_on(h)
+            .context("a push stream stopped")?
+            .context("pushing")?;
+    }
+    Ok(judge(ramp, target, scale, series, &stats, stored, usage))
+}
+
+fn judge(
+    ramp: &Ramp,
+    target: &Target,
+    scale: u32,
+    series: usize,
+    stats: &[Arc<Stats>],
+    stored: Vec<(String, f64)>,
+    usage: Vec<Usage>,
+) -> Step {
+    let hold = ramp.hold.as_secs_f64();
+    let offered = series as f64 / ramp.interval_secs.max(1) as f64;
+    let mut p99 = Duration::ZERO;
+    let (mut retried, mut dropped, mut late) = (0, 0, 0);
+    let mut sent = Vec::new();
+    for ((name, _), st) in target.writers.iter().zip(stats) {
+        let u = &st.urls[0];
+        p99 = p99.max(u.latency.quantile(0.99).unwrap_or_default());
+        retried += u.samples_retried.load(Relaxed);
+        dropped += u.dropped_total();
+        late += st.rounds_late.load(Relaxed);
+        sent.push((name.clone(), u.samples_sent.load(Relaxed) as f64 / hold));
+    }
+    let mut step = Step {
+        scale,
+        series,
+        offered_per_writer: offered,
+        sent,
+        stored,
+        p99_ms: p99.as_secs_f64() * 1e3,
+        retried,
+        dropped,
+        rounds_late: late,
+        usage,
+        over: None,
+    };
+    let want = offered * target.writers.len() as f64;
+    step.over = if dropped > 0 {
+        Some(format!("{dropped} samples dropped"))
+    } else if p99 > ramp.p99_limit {
+        Some(format!(
+            "write p99 {:.0} ms above {:.0} ms",
+            step.p99_ms,
+            ramp.p99_limit.as_secs_f64() * 1e3
+        ))
+    } else if step.stored_total() < want * ramp.stored_ratio_min {
+        Some(format!(
+            "stored {:.0}/s of {:.0}/s offered ({:.0} %)",
+            step.stored_total(),
+            want,
+            100.0 * step.stored_total() / want
+        ))
+    } else if late > 0 {
+        Some(format!(
+            "the generator fell behind ({late} rounds late): the sender, sharing these cores, is the limit"
+        ))
+    } else {
+        None
+    };
+    step
+}
+
+/// Counters and CPU times at the start of the measured window.
+struct Window {
+    at: Instant,
+    rows: Vec<f64>,
+    cpu: Vec<(String, u32, u64)>,
+}
+
+impl Window {
+    fn open(target: &Target, state: Option<&LabState>) -> Window {
+        let cpu = state
+            .map(|s| {
+                s.components
+                    .iter()
+                    .filter_map(|c| c.pid.map(|p| (c.name.clone(), p, cpu_ticks(p))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Window {
+            at: Instant::now(),
+            rows: target.storage.iter().map(|(_, e)| rows_added(e)).collect(),
+            cpu,
+        }
+    }
+
+    fn close(self, target: &Target) -> (Vec<(String, f64)>, Vec<Usage>) {
+        let secs = self.at.elapsed().as_secs_f64();
+        let stored = target
+            .storage
+            .iter()
+            .zip(&self.rows)
+            .map(|((name, e), before)| (name.clone(), (rows_added(e) - before).max(0.0) / secs))
+            .collect();
+        let tick = ticks_per_second();
+        let usage = self
+            .cpu
+            .iter()
+            .map(|(name, pid, before)| Usage {
+                name: name.clone(),
+                cpu_cores: cpu_ticks(*pid).saturating_sub(*before) as f64 / tick / secs,
+                rss_mib: rss_kib(*pid) as f64 / 1024.0,
+            })
+            .collect();
+        (stored, usage)
+    }
+}
+
+/// `vm_rows_added_to_storage_total` of a storage node (0 when it cannot be read).
+fn rows_added(e: &Endpoint) -> f64 {
+    Client::new()
+        .metrics(e)
+        .map(|page| {
+            page.iter()
+                .filter(|s| s.name == "vm_rows_added_to_storage_total")
+                .map(|s| s.value)
+                .sum()
+        })
+        .unwrap_or(0.0)
+}
+
+/// utime + stime of a process in clock ticks (fields 14 and 15 of /proc/PID/stat).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    n(11) + n(12)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux).
+fn ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_reads_utime_and_stime_after_the_command_name() {
+        // Our own process: its CPU time is read, and grows.
+        let pid = std::process::id();
+        let before = cpu_ticks(pid);
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(300) {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        assert!(x != 1);
+        assert!(cpu_ticks(pid) > before);
+        assert!(rss_kib(pid) > 0);
+    }
+
+    fn ramp() -> Ramp {
+        Ramp {
+            start_scale: 1,
+            factor: 2.0,
+            max_steps: 3,
+            hold: Duration::from_secs(10),
+            interval_secs: 1,
+            p99_limit: Duration::from_millis(500),
+            stored_ratio_min: 0.9,
+            concurrency: 1,
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            writers: vec![("vminsert-1".into(), "http://x/api/v1/write".into())],
+            storage: vec![("vmstorage-1".into(), Endpoint::new("http://x"))],
+        }
+    }
+
+    #[test]
+    fn a_step_storing_less_than_it_was_offered_is_over_the_ceiling() {
+        let stats = vec![Arc::new(Stats::new(&["http://x/api/v1/write".into()]))];
+        stats[0].urls[0].samples_sent.store(10_000, Relaxed);
+        let ok = judge(
+            &ramp(),
+            &target(),
+            1,
+            1000,
+            &stats,
+            vec![("vmstorage-1".into(), 1000.0)],
+            vec![],
+        );
+        assert_eq!(ok.over, None);
+        let short = judge(
+            &ramp(),
+            &target(),
+            1,
+            1000,
+            &stats,
+            vec![("vmstorage-1".into(), 500.0)],
+            vec![],
+        );
+        assert_eq!(
+            short.over.as_deref(),
+            Some("stored 500/s of 1000/s offered (50 %)")
+        );
+    }
+}
