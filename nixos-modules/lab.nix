@@ -282,6 +282,8 @@ in {
             // {
               inherit (t.prometheus.receiver) port;
               remoteWriteReceiver = true;
+              # Alerts sent before Alertmanager is discovered are resent after this, not 1m.
+              alertResendDelay = cfg.scrapeInterval;
               settings = rwlab.receiverConfig {
                 inherit lab hostOf storage;
                 interval = cfg.scrapeInterval;

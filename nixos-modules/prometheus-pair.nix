@@ -34,6 +34,16 @@
           default = false;
           description = "Accept remote write on /api/v1/write (--web.enable-remote-write-receiver).";
         };
+        alertResendDelay = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "15s";
+          description = ''
+            --rules.alert.resend-delay: how long Prometheus waits before sending a firing alert
+            to Alertmanager again (upstream's default is 1m). An alert first sent before
+            Alertmanager was discovered is lost until then, so a short delay shows it sooner.
+          '';
+        };
         retentionTime = mkOption {
           type = types.str;
           default = "1d";
@@ -61,7 +71,8 @@
           "--storage.tsdb.retention.time=${s.retentionTime}"
           "--web.listen-address=${common.addr s.listenAddress s.port}"
         ]
-        ++ lib.optional s.remoteWriteReceiver "--web.enable-remote-write-receiver";
+        ++ lib.optional s.remoteWriteReceiver "--web.enable-remote-write-receiver"
+        ++ lib.optional (s.alertResendDelay != null) "--rules.alert.resend-delay=${s.alertResendDelay}";
     };
 in {
   imports = [./shared.nix];

@@ -216,7 +216,7 @@ fn exporter_scale_and_churn_reach_mock_exporter_in_both() {
     };
     let plan = render::plan(&t, &o);
     let exporter = plan.iter().find(|c| c.name == "mock-exporter").unwrap();
-    let exec = nix_eval("(import ./nix/eval/checks.nix {}).scaled");
+    let exec = nix_eval("(import ./nix/eval/checks.nix {}).scaled.exporter");
     let nix: Vec<String> = exec
         .as_str()
         .unwrap()
@@ -235,4 +235,39 @@ fn exporter_scale_and_churn_reach_mock_exporter_in_both() {
         let f: f64 = value(args, "--churn-fraction").parse().unwrap();
         assert!((f - 0.2).abs() < 1e-9, "{args:?}");
     }
+}
+
+/// The receiver resends firing alerts after one interval in both, not Prometheus' 1m: an alert
+/// first sent before Alertmanager was discovered would otherwise be missing for a minute.
+#[test]
+fn receiver_resends_alerts_after_one_interval_in_both() {
+    let t = Topology::load(std::path::Path::new(&format!("{ROOT}/lab.toml"))).unwrap();
+    let o = render::Options {
+        storage: Storage::Single,
+        scrape_interval: Duration::from_secs(15),
+        state_dir: "/tmp/rwlab-parity".into(),
+        vmauth_unauthorized_user: true,
+        grafana_home: None,
+        dashboards_dir: "/tmp/rwlab-parity/dashboards".into(),
+        rules_dir: "/tmp/rwlab-parity/rules".into(),
+    };
+    let plan = render::plan(&t, &o);
+    let receiver = plan
+        .iter()
+        .find(|c| c.name == "prometheus-receiver")
+        .unwrap();
+    assert!(
+        receiver
+            .args
+            .contains(&"--rules.alert.resend-delay=15s".to_string()),
+        "{:?}",
+        receiver.args
+    );
+    let exec = nix_eval("(import ./nix/eval/checks.nix {}).scaled.receiver");
+    assert!(
+        exec.as_str()
+            .unwrap()
+            .contains("\"--rules.alert.resend-delay=15s\""),
+        "{exec}"
+    );
 }

@@ -102,7 +102,8 @@
     grafanaAnonymous = c.services.grafana.settings."auth.anonymous".enabled;
     grafanaDatasourcePassword = (builtins.head c.services.grafana.provision.datasources.settings.datasources).secureJsonData.basicAuthPassword;
   };
-  # The lab with lab.toml's [exporter] scale and churn set: mock-exporter's command line.
+  # The lab with lab.toml's [exporter] scale and churn set: mock-exporter's and the receiver's
+  # command lines.
   scaled = let
     lab = import (root + "/nix/lib.nix");
     c =
@@ -130,8 +131,10 @@
         readOnlyPkgs = import ./pkgs.nix {inherit system;};
       })
       .config;
-  in
-    c.systemd.services.rwlab-mock-exporter.serviceConfig.ExecStart;
+  in {
+    exporter = c.systemd.services.rwlab-mock-exporter.serviceConfig.ExecStart;
+    receiver = c.systemd.services.rwlab-prometheus-receiver.serviceConfig.ExecStart;
+  };
   # The lab with lab.toml's replication_factor set to 2: the flags its vminserts and vmselects get.
   replicated = let
     lab = import (root + "/nix/lib.nix");

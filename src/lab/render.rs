@@ -638,6 +638,12 @@ fn prometheus_receiver(t: &Topology, o: &Options) -> Component {
         arg("--storage.tsdb.retention.time", &t.retention_period),
         arg("--web.listen-address", t.listen(port)),
         "--web.enable-remote-write-receiver".into(),
+        // The first send of a firing alert can come before Alertmanager is discovered and is
+        // then lost until the resend delay (1m by default) passes: keep it one interval.
+        arg(
+            "--rules.alert.resend-delay",
+            prom_duration(o.scrape_interval),
+        ),
     ];
     let config = receiver_config(t, o.storage, o.scrape_interval, &rules_glob(&o.rules_dir));
     Component::new(
