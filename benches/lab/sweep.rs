@@ -161,9 +161,11 @@ fn first_failure(stdout: &[u8]) -> String {
         .iter()
         .find(|c| c["status"] == "fail")
         .map(|c| {
+            // The end of the evidence says why (a request's URL comes first, its error last).
             let detail = c["detail"].as_str().unwrap_or("");
-            let short: String = detail.chars().take(90).collect();
-            format!("check {} ({short}…)", c["id"])
+            let n = detail.chars().count();
+            let tail: String = detail.chars().skip(n.saturating_sub(110)).collect();
+            format!("check {}: …{}", c["id"], tail.replace('|', "/"))
         })
         .unwrap_or_else(|| "verify gave no report".into())
 }

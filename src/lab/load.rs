@@ -4,10 +4,10 @@
 //! Each step pushes mock-exporter's series (the same generator as `mock-exporter push`) to every
 //! vminsert (or the single node) for a hold period. Two vminserts get the same series half a
 //! second apart (one stream backdated 500 ms), so each carries its own samples and the storage
-//! sees one set of active series, as behind an HA pair of senders. While a step holds, the
-//! storage's own counters (`vm_rows_added_to_storage_total`) say what was stored, and each
-//! component's CPU and resident memory are read from /proc through the PIDs the lab's state
-//! lists. The first step that crosses a limit ends the ramp; the one before it is the ceiling.
+//! sees one set of active series, as behind an HA pair of senders. The storage's own counters
+//! (`vm_rows_added_to_storage_total`, from before the first push to after the storage flushed
+//! the last) say what was stored; over the second half of the hold each component's CPU and
+//! resident memory are read from /proc through the PIDs the lab's state lists. The first step that crosses a limit ends the ramp; the one before it is the ceiling.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -67,8 +67,8 @@ pub struct Step {
     pub offered_per_writer: f64,
     /// Samples per second answered 2xx, per writer (name, rate).
     pub sent: Vec<(String, f64)>,
-    /// Samples per second added to storage, per storage node, over the measured window, less
-    /// what the lab's own scrapes stored before the ramp.
+    /// Samples added to storage per second of the hold, per storage node: counted from before
+    /// the first push to after the last was flushed, less what the lab's own scrapes store.
     pub stored: Vec<(String, f64)>,
     pub p99_ms: f64,
     pub retried: u64,
@@ -141,6 +141,9 @@ fn one_step(
     scale: u32,
     baseline: &[(String, f64)],
 ) -> anyhow::Result<Step> {
+    // Rows stored over the whole step, from before the first push to after the storage flushed
+    // the last: a short window would see the storage's buffers, not its throughput.
+    let rows = Window::open(target, None);
     let model = Model::new(FleetOptions {
         scale: scale as usize,
         ..FleetOptions::default()
@@ -173,18 +176,23 @@ fn one_step(
     std::thread::sleep(ramp.hold / 2 + Duration::from_secs(1));
     let window = Window::open(target, state);
     std::thread::sleep(ramp.hold / 2);
-    let (measured, usage) = window.close(target);
-    let stored = measured
-        .into_iter()
-        .zip(baseline)
-        .map(|((name, rate), (_, idle))| (name, (rate - idle).max(0.0)))
-        .collect();
+    let (_, usage) = window.close(target);
     for h in handles {
         runtime
             .block_on(h)
             .context("a push stream stopped")?
             .context("pushing")?;
     }
+    // vminsert buffers about 0.2 s, vmstorage flushes pending rows every 1-2 s.
+    std::thread::sleep(Duration::from_secs(3));
+    let elapsed = rows.at.elapsed().as_secs_f64();
+    let (measured, _) = rows.close(target);
+    let hold = ramp.hold.as_secs_f64();
+    let stored = measured
+        .into_iter()
+        .zip(baseline)
+        .map(|((name, rate), (_, idle))| (name, ((rate - idle) * elapsed / hold).max(0.0)))
+        .collect();
     Ok(judge(ramp, target, scale, series, &stats, stored, usage))
 }
 

@@ -50,7 +50,7 @@ pub struct LoadArgs {
     pub factor: f64,
 
     /// The most steps to run.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=50), help_heading = "Ramp")]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=50), help_heading = "Ramp")]
     pub max_steps: u16,
 
     /// How long each step pushes; figures are read over its second half.
