@@ -676,3 +676,30 @@ fn regional_incident_shows_only_on_its_region_page() {
     );
     assert!(model.has_regional_incident("eu-west-1") && !model.has_regional_incident("us-east-1"));
 }
+
+/// Two models with disjoint host ranges serve, together, exactly the series and values of one
+/// model with both ranges: `labctl load` splits one fleet between the vminserts this way.
+#[test]
+fn disjoint_host_ranges_add_up_to_the_whole_fleet() {
+    let whole = FleetOptions {
+        scale: 4,
+        ..FleetOptions::default()
+    };
+    let half = |first_host| FleetOptions {
+        scale: 2,
+        first_host,
+        ..FleetOptions::default()
+    };
+    let mut halves = series(half(0), T0);
+    let second = series(half(2), T0);
+    assert!(
+        second.keys().all(|k| !halves.contains_key(k)),
+        "the halves overlap"
+    );
+    halves.extend(second);
+    let all = series(whole, T0);
+    assert_eq!(halves.len(), all.len());
+    for (id, s) in &all {
+        assert_eq!(halves.get(id).map(|h| h.value), Some(s.value), "{id}");
+    }
+}

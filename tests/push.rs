@@ -28,7 +28,7 @@ fn model() -> Model {
     Model::new(FleetOptions {
         seed: 1,
         scale: 2,
-        churn: None,
+        ..FleetOptions::default()
     })
 }
 

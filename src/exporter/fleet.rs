@@ -62,6 +62,9 @@ pub struct FleetOptions {
     /// Series churn: every `interval` seconds, `fraction` of the hosts are replaced by new ones
     /// (new `host` label values, counters from zero).
     pub churn: Option<Churn>,
+    /// Index of the first simulated host: two models with disjoint ranges (0 and `scale`) give
+    /// disjoint series, as two halves of one larger fleet do.
+    pub first_host: usize,
 }
 
 impl Default for FleetOptions {
@@ -70,6 +73,7 @@ impl Default for FleetOptions {
             seed: 1,
             scale: 1,
             churn: None,
+            first_host: 0,
         }
     }
 }
@@ -567,13 +571,14 @@ impl Model {
         let mem_gib: f64 = draw.pick(&[8.0, 16.0, 16.0, 32.0]);
         let peak = draw.range(13.0, 16.0);
         let mut boot = EPOCH as f64 - uptime_days * 86_400.0;
-        let mut name = if self.opts.scale > 1 {
+        let mut name = if self.opts.scale > 1 || self.opts.first_host > 0 {
             format!("host-{index:04}")
         } else {
             String::new()
         };
         let mut stream = index as u64;
-        if let (Some(churn), true) = (self.opts.churn, index < self.churned) {
+        let nth = index - self.opts.first_host;
+        if let (Some(churn), true) = (self.opts.churn, nth < self.churned) {
             let interval = churn.interval_secs.max(1) as f64;
             let generation = (now / interval).floor();
             boot = generation * interval;
@@ -599,7 +604,8 @@ impl Model {
     /// [`Model::emit`] for the page scraped as `region` (`?region=`): incidents limited to
     /// another region, or to some region when `region` is none, do not show on it.
     pub fn emit_for(&self, now: u64, region: Option<&str>, sink: &mut dyn Sink) {
-        let hosts: Vec<HostState> = (0..self.opts.scale)
+        let first = self.opts.first_host;
+        let hosts: Vec<HostState> = (first..first + self.opts.scale)
             .map(|i| self.host(i, now as f64))
             .collect();
         let at: Vec<(Integrals, f64)> = hosts

@@ -122,6 +122,7 @@ fn main() -> ExitCode {
             interval_secs: d.as_secs(),
             fraction: args.churn_fraction,
         }),
+        first_host: 0,
     });
     let now = server::unix_now();
     let schedule = args.incident.iter().map(|s| s.resolve(now)).collect();

@@ -17,10 +17,11 @@ use crate::lab::victoria::Storage;
 ///
 /// Each step pushes mock-exporter's series straight to every vminsert (or the single node) for
 /// --hold, one round of every series per --interval, then multiplies the hosts by --factor.
+/// Each vminsert gets its own hosts (HOSTS per vminsert), so its own series.
 /// A step is over the ceiling when a sample is dropped, the write p99 passes --p99, the
 /// storage stores less than --stored-min of what was offered, or the generator itself falls
-/// behind (it shares the machine's cores with the lab: then the sender, not the lab, was the
-/// limit, and the report says so). The ramp stops at the first step over; the step before it
+/// behind in more than a tenth of its rounds (it shares the machine's cores with the lab: then
+/// the sender, not the lab, was the limit, and the report says so). The ramp stops at the first step over; the step before it
 /// is the ceiling, reported in samples/s per vminsert and per vmstorage with each component's
 /// CPU and memory, and the component that used the most CPU, the one that saturates first.
 ///
@@ -41,7 +42,7 @@ pub struct LoadArgs {
     #[command(flatten)]
     pub lab: LabArgs,
 
-    /// Hosts (911 series each) pushed per stream in the first step.
+    /// Hosts (911 series each) pushed to each vminsert in the first step.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Ramp")]
     pub start_scale: u32,
 
@@ -195,7 +196,7 @@ fn header(target: &Target) -> String {
         .map(|s| format!("{} /s", s.0))
         .collect();
     format!(
-        "{:>6} {:>8} {:>11} {:>11} {} {:>8}  busiest",
+        "{:>6} {:>8} {:>11} {:>11} {} {:>8} {:>9}  busiest",
         "hosts",
         "series",
         "offered /s",
@@ -205,7 +206,8 @@ fn header(target: &Target) -> String {
             .map(|n| format!("{n:>16}"))
             .collect::<Vec<_>>()
             .join(" "),
-        "p99 ms"
+        "p99 ms",
+        "lab cores"
     )
 }
 
@@ -217,13 +219,14 @@ fn row(s: &Step) -> String {
         .map(|u| format!("{} {:.2} cores", u.name, u.cpu_cores))
         .unwrap_or_default();
     let mut line = format!(
-        "{:>6} {:>8} {:>11.0} {:>11.0} {} {:>8.0}  {busiest}",
+        "{:>6} {:>8} {:>11.0} {:>11.0} {} {:>8.0} {:>9.2}  {busiest}",
         s.scale,
         s.series,
         offered,
         s.sent_total(),
         stored.join(" "),
-        s.p99_ms
+        s.p99_ms,
+        s.lab_cpu()
     );
     if let Some(why) = &s.over {
         line += &format!("  OVER: {why}");
@@ -237,7 +240,7 @@ fn verdict(steps: &[Step], target: &Target) -> String {
     let over = steps.iter().find(|s| s.over.is_some());
     let mut v = match last_ok {
         Some(s) => format!(
-            "ceiling: {:.0} samples/s stored ({:.0} per {}, {:.0} per storage node over {}) at {} hosts ({} series per stream)",
+            "ceiling: {:.0} samples/s stored ({:.0} per {}, {:.0} per storage node over {}) at {} hosts ({} series) per writer",
             s.stored_total(),
             s.sent_total() / target.writers.len() as f64,
             if target.writers.len() > 1 { "vminsert" } else { "writer" },
@@ -264,8 +267,10 @@ fn verdict(steps: &[Step], target: &Target) -> String {
                 .collect();
             if !top.is_empty() {
                 v += &format!(
-                    "; busiest then: {} (the first saturates first)",
-                    top.join("; ")
+                    "; busiest then: {} (the first saturates first); the lab used {:.2} of {} cores",
+                    top.join("; "),
+                    o.lab_cpu(),
+                    std::thread::available_parallelism().map_or(0, |n| n.get())
                 );
             }
         }
