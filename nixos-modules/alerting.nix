@@ -69,6 +69,7 @@
     lib.recursiveUpdate (common.service {
       description = "vmalert ${name}";
       inherit (i) extraArgs;
+      environment = common.goEnvironment;
       argv =
         [
           (lib.getExe' i.package "vmalert")
@@ -88,6 +89,7 @@
       '');
       stateDirectory = name;
       inherit (i) extraArgs;
+      environment = common.goEnvironment;
       argv = [
         (lib.getExe' i.package "alertmanager")
         "--config.file=${file}"

@@ -3,9 +3,11 @@
 {
   config,
   lib,
+  utils,
   ...
 }: let
   inherit (lib) types mkOption;
+  common = import ./common.nix {inherit lib utils;};
   cfg = config.services.rwlab.grafana;
   secrets = "/var/lib/rwlab-secrets";
 in {
@@ -131,6 +133,9 @@ in {
         };
       };
     };
+
+    # Grafana is a Go program too: the lab's garbage-collector setting, as labctl runs it.
+    systemd.services.grafana.environment = lib.mapAttrs (_: lib.mkDefault) common.goEnvironment;
 
     services.rwlab.openPorts = lib.mkIf cfg.openFirewall [cfg.port];
   };

@@ -63,6 +63,7 @@
       '');
       stateDirectory = name;
       inherit (s) extraArgs;
+      environment = common.goEnvironment;
       argv =
         [
           (lib.getExe' s.package "prometheus")

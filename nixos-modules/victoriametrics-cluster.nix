@@ -161,6 +161,7 @@
       description = "VictoriaMetrics vmstorage ${name}";
       stateDirectory = name;
       inherit (i) extraArgs;
+      environment = common.goEnvironment;
       argv = [
         (exe i.package "vmstorage")
         "-storageDataPath=/var/lib/rwlab/${name}"
@@ -168,6 +169,10 @@
         "-vminsertAddr=${common.addr i.listenAddress i.vminsertPort}"
         "-vmselectAddr=${common.addr i.listenAddress i.vmselectPort}"
         "-retentionPeriod=${i.retentionPeriod}"
+        # Answers to the vmselects uncompressed, as labctl runs it (src/lab/render.rs): each
+        # vmselect connection's zstd stream window took most of vmstorage's heap, for no gain
+        # at the lab's load (docs/benchmarks.md).
+        "-rpc.disableCompression"
       ];
     };
 
@@ -175,6 +180,7 @@
     common.service {
       description = "VictoriaMetrics vminsert ${name}";
       inherit (i) extraArgs;
+      environment = common.goEnvironment;
       argv = [
         (exe i.package "vminsert")
         "-httpListenAddr=${common.addr i.listenAddress i.port}"
@@ -188,6 +194,7 @@
       description = "VictoriaMetrics vmselect ${name}";
       stateDirectory = name;
       inherit (i) extraArgs;
+      environment = common.goEnvironment;
       argv = [
         (exe i.package "vmselect")
         "-httpListenAddr=${common.addr i.listenAddress i.port}"
@@ -203,6 +210,7 @@
       description = "VictoriaMetrics single node ${name}";
       stateDirectory = name;
       inherit (i) extraArgs;
+      environment = common.goEnvironment;
       argv = [
         (exe i.package "victoria-metrics")
         "-storageDataPath=/var/lib/rwlab/${name}"
@@ -234,6 +242,7 @@
         touch $out
       '');
       inherit (i) extraArgs;
+      environment = common.goEnvironment;
       argv =
         lib.optional hasEnv withEnv
         ++ [

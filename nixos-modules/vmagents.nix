@@ -49,6 +49,7 @@
       # The on-disk queue: samples wait here while a remote-write URL is down.
       stateDirectory = name;
       inherit (a) extraArgs;
+      environment = common.goEnvironment;
       argv =
         [
           (lib.getExe' a.package "vmagent")

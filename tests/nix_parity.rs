@@ -271,3 +271,54 @@ fn receiver_resends_alerts_after_one_interval_in_both() {
         "{exec}"
     );
 }
+
+/// The settings that keep the lab's memory small reach labctl's processes and the NixOS units
+/// alike: every Go program's environment (`GOGC`) and vmstorage's `-rpc.disableCompression`.
+#[test]
+fn memory_settings_match_the_nixos_units() {
+    let t = Topology::load(&std::path::Path::new(ROOT).join("lab.toml")).unwrap();
+    for (storage, attr) in [
+        (Storage::Cluster, "footprintCluster"),
+        (Storage::Single, "footprintSingle"),
+    ] {
+        let units = nix_eval(&format!("(import ./nix/eval/checks.nix {{}}).{attr}"));
+        let o = render::Options {
+            storage,
+            scrape_interval: t.interval(false),
+            state_dir: "/s".into(),
+            vmauth_unauthorized_user: true,
+            grafana_home: Some("/g".into()),
+            dashboards_dir: "/d".into(),
+            rules_dir: "/r".into(),
+        };
+        let plan = render::plan(&t, &o);
+        assert!(plan.iter().any(|c| c.kind == render::Kind::Grafana));
+        for c in plan {
+            let unit = if c.kind == render::Kind::Grafana {
+                "grafana".to_string()
+            } else {
+                format!("rwlab-{}", c.name)
+            };
+            let u = &units[&unit];
+            assert!(u.is_object(), "{attr}: no unit {unit}");
+            let nix_env = u["environment"].as_object().unwrap();
+            for (k, v) in &c.env {
+                assert_eq!(nix_env.get(k), Some(&json!(v)), "{attr}: {unit} {k}");
+            }
+            for k in render::GO_ENV.iter().map(|(k, _)| k) {
+                assert_eq!(
+                    nix_env.contains_key(*k),
+                    c.env.iter().any(|(n, _)| n == k),
+                    "{attr}: {unit} {k}"
+                );
+            }
+            let flag = "-rpc.disableCompression";
+            let exec = u["exec"].as_str().unwrap();
+            assert_eq!(
+                exec.contains(&format!("\"{flag}\"")),
+                c.args.iter().any(|a| a == flag),
+                "{attr}: {unit}: {exec}"
+            );
+        }
+    }
+}

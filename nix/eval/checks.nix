@@ -156,8 +156,34 @@
   in
     builtins.mapAttrs (_: u: u.serviceConfig.ExecStart)
     (nixos.lib.filterAttrs (n: _: nixos.lib.hasPrefix "rwlab-vminsert" n || nixos.lib.hasPrefix "rwlab-vmselect" n) c.systemd.services);
+  # The default lab with each storage: every unit's environment and ExecStart, for the settings
+  # that keep its memory small (tests/nix_parity.rs compares them with labctl's).
+  footprint = storage: let
+    c =
+      (nixos.system {
+        modules = [
+          flake.nixosModules.lab
+          (removeAttrs machine ["nixpkgs"])
+          {
+            services.rwlab.lab = {
+              inherit storage;
+              enable = true;
+            };
+          }
+        ];
+        readOnlyPkgs = import ./pkgs.nix {inherit system;};
+      })
+      .config;
+  in
+    builtins.mapAttrs (_: u: {
+      inherit (u) environment;
+      exec = u.serviceConfig.ExecStart;
+    })
+    (nixos.lib.filterAttrs (n: u: n == "grafana" || (nixos.lib.hasPrefix "rwlab-" n && u.serviceConfig ? ExecStart)) c.systemd.services);
 in {
   inherit replicated scaled;
+  footprintCluster = footprint "cluster";
+  footprintSingle = footprint "single";
   # The lab listening beyond loopback (credentials required) and on loopback (as easy as labctl).
   labRemote = probed "0.0.0.0";
   labLoopback = probed "127.0.0.1";

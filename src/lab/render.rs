@@ -54,6 +54,12 @@ impl Kind {
         }
     }
 
+    /// Whether the program is written in Go (every one but the mock exporter): it then runs
+    /// with [`GO_ENV`].
+    pub fn is_go(self) -> bool {
+        !matches!(self, Kind::MockExporter)
+    }
+
     /// The path that answers 200 once the component is ready.
     pub fn ready_path(self) -> &'static str {
         match self {
@@ -71,12 +77,22 @@ impl Kind {
     }
 }
 
+/// The environment of every Go program of the lab: the garbage collector runs when the heap has
+/// grown by 30 % since the last collection instead of Go's 100 % (Prometheus 3: 75 %; vmstorage
+/// sets 30 and vmagent 50 for themselves, which GOGC overrides). The lab's load is small, so the
+/// extra collections cost little CPU, and each program holds less garbage (the figures:
+/// docs/benchmarks.md). The NixOS modules set the same (`nixos-modules/common.nix`,
+/// `goEnvironment`).
+pub const GO_ENV: &[(&str, &str)] = &[("GOGC", "30")];
+
 /// One process of the lab.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Component {
     pub name: String,
     pub kind: Kind,
     pub args: Vec<String>,
+    /// Environment variables it runs with, on top of labctl's own ([`GO_ENV`] for Go programs).
+    pub env: Vec<(String, String)>,
     /// Files to write before starting, with their contents.
     pub files: Vec<(PathBuf, String)>,
     /// Where its HTTP server answers: readiness probes and `/metrics`.
@@ -98,6 +114,7 @@ impl Component {
             name: name.into(),
             kind,
             args,
+            env: env_of(kind),
             files: Vec::new(),
             http: t.connect(port),
             listens: vec![t.listen(port)],
@@ -122,6 +139,17 @@ impl Component {
     pub fn ready_url(&self) -> String {
         format!("http://{}{}", self.http, self.kind.ready_path())
     }
+}
+
+/// The environment a component of `kind` runs with.
+pub fn env_of(kind: Kind) -> Vec<(String, String)> {
+    if !kind.is_go() {
+        return Vec::new();
+    }
+    GO_ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Rendering choices that are not part of the topology.
@@ -561,6 +589,10 @@ fn vmstorage(t: &Topology, o: &Options, s: &Vmstorage) -> Component {
         arg("-vminsertAddr", t.listen(s.vminsert_port)),
         arg("-vmselectAddr", t.listen(s.vmselect_port)),
         arg("-retentionPeriod", &t.retention_period),
+        // Answers go to the vmselects uncompressed: at the lab's load, on loopback or one private
+        // network, compression saves no time, while each vmselect connection holds a zstd
+        // stream whose window buffer took most of vmstorage's heap (docs/benchmarks.md).
+        "-rpc.disableCompression".into(),
     ];
     let mut c = Component::new(t, Kind::Vmstorage, &s.name, s.http_port, args);
     c.listens
@@ -891,6 +923,24 @@ mod tests {
         let want = Some("-search.latencyOffset=30s".to_string());
         assert_eq!(arg(Storage::Cluster, "vmselect-2"), want);
         assert_eq!(arg(Storage::Single, "victoria-metrics"), want);
+    }
+
+    #[test]
+    fn render_go_programs_run_with_gogc_30_and_vmstorage_without_rpc_compression() {
+        for storage in [Storage::Cluster, Storage::Single] {
+            let mut o = opts(storage);
+            o.grafana_home = Some("/grafana".into());
+            for c in plan(&lab(), &o) {
+                let want: Vec<(String, String)> = if c.kind == Kind::MockExporter {
+                    Vec::new()
+                } else {
+                    vec![("GOGC".into(), "30".into())]
+                };
+                assert_eq!(c.env, want, "{}", c.name);
+                let uncompressed = c.args.contains(&"-rpc.disableCompression".to_string());
+                assert_eq!(uncompressed, c.kind == Kind::Vmstorage, "{}", c.name);
+            }
+        }
     }
 
     #[test]

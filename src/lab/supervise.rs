@@ -388,6 +388,7 @@ impl Running {
             .with_context(|| format!("opening {}", self.log.display()))?;
         let child = Command::new(&self.program)
             .args(&self.component.args)
+            .envs(self.component.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -870,6 +871,7 @@ mod tests {
             name: "sleeper".into(),
             kind: Kind::MockExporter,
             args: vec!["1000".into()],
+            env: Vec::new(),
             files: Vec::new(),
             http: "127.0.0.1:9".parse().unwrap(),
             listens: Vec::new(),
@@ -972,6 +974,7 @@ mod tests {
             name: "dies".into(),
             kind: Kind::MockExporter,
             args: vec!["-c".into(), "exit 3".into()],
+            env: Vec::new(),
             files: Vec::new(),
             http: "127.0.0.1:9".parse().unwrap(),
             listens: Vec::new(),

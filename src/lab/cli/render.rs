@@ -57,7 +57,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             }
             std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))?;
         }
-        println!("{}: {} {}", c.name, c.program(), c.args.join(" "));
+        let env: String = c.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        println!("{}: {env}{} {}", c.name, c.program(), c.args.join(" "));
     }
     Ok(Outcome::Ok)
 }
