@@ -161,11 +161,14 @@ fn first_failure(stdout: &[u8]) -> String {
         .iter()
         .find(|c| c["status"] == "fail")
         .map(|c| {
-            // The end of the evidence says why (a request's URL comes first, its error last).
+            // The evidence without the URLs it names (a query's URL is longer than its error).
             let detail = c["detail"].as_str().unwrap_or("");
-            let n = detail.chars().count();
-            let tail: String = detail.chars().skip(n.saturating_sub(110)).collect();
-            format!("check {}: …{}", c["id"], tail.replace('|', "/"))
+            let words: Vec<&str> = detail
+                .split_whitespace()
+                .filter(|w| !w.starts_with("http://") && !w.starts_with("/prometheus/"))
+                .collect();
+            let text: String = words.join(" ").chars().take(160).collect();
+            format!("check {}: {}", c["id"], text.replace('|', "/"))
         })
         .unwrap_or_else(|| "verify gave no report".into())
 }
