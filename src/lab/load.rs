@@ -114,7 +114,11 @@ pub fn run(
         .context("starting the push runtime")?;
     // What the lab's own scrapes store, so that a step counts only what it pushed.
     let window = Window::open(target, None);
-    std::thread::sleep((ramp.hold / 2).min(Duration::from_secs(10)));
+    // Several of the storage's flushes (every 1-2 s), so that the rate is not one burst.
+    std::thread::sleep(
+        ramp.hold
+            .clamp(Duration::from_secs(6), Duration::from_secs(12)),
+    );
     let (baseline, _) = window.close(target);
     let mut steps = Vec::new();
     let mut scale = f64::from(ramp.start_scale.max(1));
