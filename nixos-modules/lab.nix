@@ -197,7 +197,7 @@ in {
           inherit (t.exporter) port seed;
           scale = t.exporter.scale or 1;
           churnInterval = t.exporter.churn_interval or null;
-          churnFraction = 0.0 + (t.exporter.churn_fraction or 0.1);
+          churnFraction = t.exporter.churn_fraction or 0.1;
           # [[exporter.incident]] as labctl passes it: `--incident KEY=VALUE,…`.
           incidents = map (i:
             "service=${i.service}${lib.optionalString (i ? route) ",route=${i.route}"}"

@@ -36,7 +36,7 @@ in {
         description = "Replace `churnFraction` of the hosts every interval (`--churn-interval`): their series end and new ones start. No churn when null.";
       };
       churnFraction = lib.mkOption {
-        type = lib.types.float;
+        type = lib.types.either lib.types.float lib.types.int;
         default = 0.1;
         description = "Share of the hosts replaced at each churn interval (`--churn-fraction`), above 0 and at most 1.";
       };
@@ -50,6 +50,12 @@ in {
     // builtins.removeAttrs (common.instanceOptions "mock exporter") ["enable"];
 
   config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = cfg.churnFraction > 0 && cfg.churnFraction <= 1;
+        message = "services.rwlab.mockExporter.churnFraction must be above 0 and at most 1 (got ${toString cfg.churnFraction}).";
+      }
+    ];
     systemd.services.rwlab-mock-exporter = common.service {
       description = "remote-write-lab mock exporter";
       inherit (cfg) extraArgs;

@@ -210,7 +210,7 @@ fn load_ramp(storage: &str, common: &[&str]) {
         writers,
         "{first:#}"
     );
-    let offered = first["offered_per_writer"].as_f64().unwrap() * writers as f64;
+    let offered = first["offered"].as_f64().unwrap();
     let stored: f64 = first["stored"]
         .as_array()
         .unwrap()

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::{labctl, rss_kib};
 use crate::common::{machine, write_section};
 
-/// Scales swept (hosts of 911 series each) and how long a step may take to go green.
+/// Scales swept (hosts of about 930 series each) and how long a step may take to go green.
 const SCALES: [u32; 4] = [1, 10, 50, 112];
 const GREEN_TIMEOUT: &str = "150s";
 /// After green: the window CPU is averaged over, and after which memory and disk are read.

@@ -48,6 +48,9 @@ pub struct Target {
     pub writers: Vec<(String, String)>,
     /// (name, /metrics endpoint) of each node that stores samples.
     pub storage: Vec<(String, Endpoint)>,
+    /// Copies of each sample the storage keeps (the cluster's replication factor; 1 otherwise):
+    /// its row counters count every copy.
+    pub copies: u32,
 }
 
 /// One component's CPU (cores, averaged over the measured window) and resident memory.
@@ -61,10 +64,15 @@ pub struct Usage {
 /// What one step did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// Hosts per writer.
     pub scale: u32,
+    /// Series of all writers together.
     pub series: usize,
-    /// Samples per second offered, per writer.
-    pub offered_per_writer: f64,
+    /// Samples per second offered, all writers together.
+    pub offered: f64,
+    /// Seconds the push took: the hold, or longer when the generator fell behind. Every rate is
+    /// over this time.
+    pub push_secs: f64,
     /// Samples per second answered 2xx, per writer (name, rate).
     pub sent: Vec<(String, f64)>,
     /// Samples added to storage per second of the hold, per storage node: counted from before
@@ -82,8 +90,13 @@ pub struct Step {
 }
 
 impl Step {
+    /// Rows per second added to storage, every copy counted.
     pub fn stored_total(&self) -> f64 {
         self.stored.iter().map(|s| s.1).sum()
+    }
+    /// Samples per second stored, each counted once however many copies the storage keeps.
+    pub fn stored_samples(&self, copies: u32) -> f64 {
+        self.stored_total() / f64::from(copies.max(1))
     }
     pub fn sent_total(&self) -> f64 {
         self.sent.iter().map(|s| s.1).sum()
@@ -160,7 +173,10 @@ fn one_step(
             ..FleetOptions::default()
         })
     };
-    let series = model(0).series_count();
+    let series: usize = (0..target.writers.len())
+        .map(|i| model(i).series_count())
+        .sum();
+    let pushing = Instant::now();
     let start = push::unix_now() + 1;
     let stats: Vec<Arc<Stats>> = target
         .writers
@@ -195,35 +211,46 @@ fn one_step(
             .context("a push stream stopped")?
             .context("pushing")?;
     }
+    // Rounds start a second after `pushing`; a generator that fell behind took longer than the
+    // hold, and its rates are over the time it really took.
+    let push_secs = (pushing.elapsed().as_secs_f64() - 1.0).max(ramp.hold.as_secs_f64());
     // vminsert buffers about 0.2 s, vmstorage flushes pending rows every 1-2 s.
     std::thread::sleep(Duration::from_secs(3));
     let elapsed = rows.at.elapsed().as_secs_f64();
     let (measured, _) = rows.close(target);
-    let hold = ramp.hold.as_secs_f64();
     let stored = measured
         .into_iter()
         .zip(baseline)
-        .map(|((name, rate), (_, idle))| (name, ((rate - idle) * elapsed / hold).max(0.0)))
+        .map(|((name, rate), (_, idle))| (name, ((rate - idle) * elapsed / push_secs).max(0.0)))
         .collect();
-    Ok(judge(ramp, target, scale, series, &stats, stored, usage))
+    let pushed = Pushed {
+        scale,
+        series,
+        secs: push_secs,
+    };
+    Ok(judge(ramp, target, &pushed, &stats, stored, usage))
+}
+
+/// What a step pushed: hosts per writer, series of all writers, and for how long.
+struct Pushed {
+    scale: u32,
+    series: usize,
+    secs: f64,
 }
 
 fn judge(
     ramp: &Ramp,
     target: &Target,
-    scale: u32,
-    series: usize,
+    pushed: &Pushed,
     stats: &[Arc<Stats>],
     stored: Vec<(String, f64)>,
     usage: Vec<Usage>,
 ) -> Step {
-    let hold = ramp.hold.as_secs_f64();
     let rounds = ramp
         .hold
         .as_secs()
         .div_ceil(ramp.interval_secs.max(1))
         .max(1);
-    let offered = series as f64 / ramp.interval_secs.max(1) as f64;
     let mut p99 = Duration::ZERO;
     let (mut retried, mut dropped, mut late) = (0, 0, 0);
     let mut sent = Vec::new();
@@ -233,12 +260,16 @@ fn judge(
         retried += u.samples_retried.load(Relaxed);
         dropped += u.dropped_total();
         late += st.rounds_late.load(Relaxed);
-        sent.push((name.clone(), u.samples_sent.load(Relaxed) as f64 / hold));
+        sent.push((
+            name.clone(),
+            u.samples_sent.load(Relaxed) as f64 / pushed.secs,
+        ));
     }
     let mut step = Step {
-        scale,
-        series,
-        offered_per_writer: offered,
+        scale: pushed.scale,
+        series: pushed.series,
+        offered: pushed.series as f64 / ramp.interval_secs.max(1) as f64,
+        push_secs: pushed.secs,
         sent,
         stored,
         p99_ms: p99.as_secs_f64() * 1e3,
@@ -248,32 +279,38 @@ fn judge(
         usage,
         over: None,
     };
-    let want = offered * target.writers.len() as f64;
-    step.over = if dropped > 0 {
-        Some(format!("{dropped} samples dropped"))
-    } else if p99 > ramp.p99_limit {
+    step.over = over(ramp, target, &step, rounds * target.writers.len() as u64);
+    step
+}
+
+/// Why a step is over the ceiling, if it is; `rounds` is how many rounds all writers had.
+fn over(ramp: &Ramp, target: &Target, step: &Step, rounds: u64) -> Option<String> {
+    let stored = step.stored_samples(target.copies);
+    if step.dropped > 0 {
+        Some(format!("{} samples dropped", step.dropped))
+    } else if step.p99_ms > ramp.p99_limit.as_secs_f64() * 1e3 {
         Some(format!(
             "write p99 {:.0} ms above {:.0} ms",
             step.p99_ms,
             ramp.p99_limit.as_secs_f64() * 1e3
         ))
-    } else if step.stored_total() < want * ramp.stored_ratio_min {
+    } else if stored < step.offered * ramp.stored_ratio_min {
         Some(format!(
-            "stored {:.0}/s of {:.0}/s offered ({:.0} %)",
-            step.stored_total(),
-            want,
-            100.0 * step.stored_total() / want
+            "stored {stored:.0}/s of {:.0}/s offered ({:.0} %)",
+            step.offered,
+            100.0 * stored / step.offered
         ))
-    } else if late * 10 > rounds * target.writers.len() as u64 {
+    } else if step.rounds_late * 10 > rounds {
         // One late round is a hiccup (a connection set up, a page fault); a tenth is a trend.
         Some(format!(
-            "the generator fell behind ({late} of {} rounds late): the sender, sharing these cores, is the limit",
-            rounds * target.writers.len() as u64
+            "the generator fell behind ({} of {rounds} rounds late; {:.0} s instead of {} s): the sender, sharing these cores, is the limit",
+            step.rounds_late,
+            step.push_secs,
+            ramp.hold.as_secs()
         ))
     } else {
         None
-    };
-    step
+    }
 }
 
 /// Counters and CPU times at the start of the measured window.
@@ -397,39 +434,55 @@ mod tests {
         }
     }
 
-    fn target() -> Target {
+    fn target(copies: u32) -> Target {
         Target {
             writers: vec![("vminsert-1".into(), "http://x/api/v1/write".into())],
             storage: vec![("vmstorage-1".into(), Endpoint::new("http://x"))],
+            copies,
         }
     }
 
     #[test]
-    fn a_step_storing_less_than_it_was_offered_is_over_the_ceiling() {
+    fn judge_calls_a_step_storing_less_than_offered_over_the_ceiling() {
         let stats = vec![Arc::new(Stats::new(&["http://x/api/v1/write".into()]))];
         stats[0].urls[0].samples_sent.store(10_000, Relaxed);
-        let ok = judge(
-            &ramp(),
-            &target(),
-            1,
-            1000,
-            &stats,
-            vec![("vmstorage-1".into(), 1000.0)],
-            vec![],
-        );
-        assert_eq!(ok.over, None);
-        let short = judge(
-            &ramp(),
-            &target(),
-            1,
-            1000,
-            &stats,
-            vec![("vmstorage-1".into(), 500.0)],
-            vec![],
-        );
+        let pushed = Pushed {
+            scale: 1,
+            series: 1000,
+            secs: 10.0,
+        };
+        let at = |copies, rows: f64| {
+            judge(
+                &ramp(),
+                &target(copies),
+                &pushed,
+                &stats,
+                vec![("vmstorage-1".into(), rows)],
+                vec![],
+            )
+        };
+        assert_eq!(at(1, 1000.0).over, None);
         assert_eq!(
-            short.over.as_deref(),
+            at(1, 500.0).over.as_deref(),
             Some("stored 500/s of 1000/s offered (50 %)")
         );
+        // Two copies of each sample: 1000 rows/s are 500 samples/s.
+        assert_eq!(
+            at(2, 1000.0).over.as_deref(),
+            Some("stored 500/s of 1000/s offered (50 %)")
+        );
+    }
+
+    #[test]
+    fn judge_divides_by_the_time_the_push_really_took() {
+        let stats = vec![Arc::new(Stats::new(&["http://x/api/v1/write".into()]))];
+        stats[0].urls[0].samples_sent.store(10_000, Relaxed);
+        let slow = Pushed {
+            scale: 1,
+            series: 1000,
+            secs: 20.0,
+        };
+        let step = judge(&ramp(), &target(1), &slow, &stats, vec![], vec![]);
+        assert_eq!(step.sent[0].1, 500.0);
     }
 }

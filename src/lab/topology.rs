@@ -356,10 +356,10 @@ impl Topology {
             ));
         }
         match e.churn_interval {
-            Some(d) if d.as_secs() == 0 => Err(invalid(
+            Some(d) if d.as_secs() == 0 || d.subsec_nanos() != 0 => Err(invalid(
                 "exporter.churn_interval",
                 format!(
-                    "{:?} must be at least one second",
+                    "{:?} must be whole seconds, at least one",
                     humantime::format_duration(d).to_string()
                 ),
             )),
@@ -838,7 +838,7 @@ mod tests {
         );
         assert_eq!(
             with("churn_interval", "\"500ms\""),
-            "exporter.churn_interval: \"500ms\" must be at least one second"
+            "exporter.churn_interval: \"500ms\" must be whole seconds, at least one"
         );
     }
 

@@ -42,7 +42,7 @@ pub struct LoadArgs {
     #[command(flatten)]
     pub lab: LabArgs,
 
-    /// Hosts (911 series each) pushed to each vminsert in the first step.
+    /// Hosts (about 930 series each) pushed to each vminsert in the first step.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Ramp")]
     pub start_scale: u32,
 
@@ -54,7 +54,8 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=50), help_heading = "Ramp")]
     pub max_steps: u16,
 
-    /// How long each step pushes; figures are read over its second half.
+    /// How long each step pushes (at least 2 intervals). Stored, sent and p99 cover the whole
+    /// step; CPU and memory its second half.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, help_heading = "Ramp")]
     pub hold: Duration,
 
@@ -102,6 +103,17 @@ pub fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
         args.interval.as_secs() >= 1 && args.interval.subsec_nanos() == 0,
         "--interval {}: whole seconds, at least 1s",
         humantime::format_duration(args.interval)
+    );
+    anyhow::ensure!(
+        args.hold >= 2 * args.interval,
+        "--hold {}: at least two intervals ({})",
+        humantime::format_duration(args.hold),
+        humantime::format_duration(2 * args.interval)
+    );
+    anyhow::ensure!(
+        (1..=64).contains(&args.concurrency),
+        "--concurrency {}: between 1 and 64",
+        args.concurrency
     );
     let t = args.lab.topology()?;
     let state = LabState::load(&args.lab.state_dir()?)?;
@@ -175,6 +187,7 @@ fn target(t: &Topology, storage: Storage) -> Target {
                 .iter()
                 .map(|s| (s.name.clone(), Endpoint::new(t.http_url(s.http_port, ""))))
                 .collect(),
+            copies: t.replication_factor,
         },
         Storage::Single => Target {
             writers: vec![(
@@ -185,6 +198,7 @@ fn target(t: &Topology, storage: Storage) -> Target {
                 "victoria-metrics".into(),
                 Endpoint::new(t.http_url(t.single.port, "")),
             )],
+            copies: 1,
         },
     }
 }
@@ -212,7 +226,7 @@ fn header(target: &Target) -> String {
 }
 
 fn row(s: &Step) -> String {
-    let offered = s.offered_per_writer * s.sent.len() as f64;
+    let offered = s.offered;
     let stored: Vec<String> = s.stored.iter().map(|x| format!("{:>16.0}", x.1)).collect();
     let busiest = s
         .busiest()
@@ -240,8 +254,8 @@ fn verdict(steps: &[Step], target: &Target) -> String {
     let over = steps.iter().find(|s| s.over.is_some());
     let mut v = match last_ok {
         Some(s) => format!(
-            "ceiling: {:.0} samples/s stored ({:.0} per {}, {:.0} per storage node over {}) at {} hosts ({} series) per writer",
-            s.stored_total(),
+            "ceiling: {:.0} samples/s stored ({:.0} per {}, {:.0} rows per storage node over {}) at {} hosts per writer ({} series in all)",
+            s.stored_samples(target.copies),
             s.sent_total() / target.writers.len() as f64,
             if target.writers.len() > 1 { "vminsert" } else { "writer" },
             s.stored_total() / target.storage.len() as f64,

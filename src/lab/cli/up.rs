@@ -47,7 +47,7 @@ pub struct UpArgs {
     pub bins: Vec<(String, String)>,
 
     /// Simulated exporter hosts for this run, overriding lab.toml's `[exporter] scale`: every
-    /// scraper then reads N times the series of one host (112 give about 100,000).
+    /// scraper then reads about N × 930 series (112 give 104,256).
     #[arg(long, value_name = "N", help_heading = "Lab", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SCALE)))]
     pub scale: Option<u32>,
 

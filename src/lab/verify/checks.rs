@@ -432,9 +432,9 @@ mod tests {
         CHECKS[usize::from(id) - 1].check(&cx)
     }
 
-    /// A page of two hosts, checked as if it were above the listing limit.
+    /// A page of two hosts, one of them churned (so the selector names the page's hosts), checked as if it were above the listing limit.
     fn run_counted(id: u8, e: &Endpoints, mut answers: Answers) -> Check {
-        let page = "# TYPE x gauge\nx{a=\"1\",host=\"h1\"} 3\nx{a=\"1\",host=\"h2\"} 3\n# TYPE y gauge\ny{host=\"h1\"} 2\ny{host=\"h2\"} 2\n";
+        let page = "# TYPE x gauge\nx{a=\"1\",host=\"h1-g3\"} 3\nx{a=\"1\",host=\"h2\"} 3\n# TYPE y gauge\ny{host=\"h1-g3\"} 2\ny{host=\"h2\"} 2\n";
         answers.push((vec!["http://exp:2112/metrics"], page.into()));
         let client = Client::with_transport(Recorded(answers));
         let mut cx = Context::new(e, &client, Clock::Fixed(NOW));
@@ -462,7 +462,7 @@ mod tests {
                 "/api/v1/query",
                 "count by (__name__",
                 r,
-                "host=~\"h1|h2\"",
+                "host=~\"h1-g3|h2\"",
             ]
         };
         let group = |r: &str| {
@@ -473,7 +473,7 @@ mod tests {
         };
         let host_h1 = |r: &str| {
             let mut l = region_labels(r);
-            l["host"] = json!("h1");
+            l["host"] = json!("h1-g3");
             stored(l, &["x", "y"])
         };
         vec![
@@ -488,11 +488,11 @@ mod tests {
                 success(json!({"resultType": "vector", "result": r2_counts})),
             ),
             (
-                vec![VM, "/api/v1/series", "region=\"r1\"", "host=\"h1\""],
+                vec![VM, "/api/v1/series", "region=\"r1\"", "host=\"h1-g3\""],
                 host_h1("r1"),
             ),
             (
-                vec![VM, "/api/v1/series", "region=\"r2\"", "host=\"h1\""],
+                vec![VM, "/api/v1/series", "region=\"r2\"", "host=\"h1-g3\""],
                 host_h1("r2"),
             ),
         ]
@@ -511,7 +511,7 @@ mod tests {
         assert_eq!(c.status, Status::Pass, "{}", c.detail);
         assert!(
             c.detail
-                .starts_with("r1: 4/4 series counted in 2 names; h1 listed: 2/2 ("),
+                .starts_with("r1: 4/4 series counted in 2 names; h1-g3 listed: 2/2 ("),
             "{}",
             c.detail
         );
