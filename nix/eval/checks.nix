@@ -61,6 +61,18 @@
       readOnlyPkgs = import ./pkgs.nix {inherit system;};
     })
     .config;
+  labLib = import (root + "/nix/lib.nix");
+  # The lab module enabled with `lab` (services.rwlab.lab options), pkgs read-only.
+  labWith = lab:
+    (nixos.system {
+      modules = [
+        flake.nixosModules.lab
+        (removeAttrs machine ["nixpkgs"])
+        {services.rwlab.lab = {enable = true;} // lab;}
+      ];
+      readOnlyPkgs = import ./pkgs.nix {inherit system;};
+    })
+    .config;
   # The lab module on a host listening on `listen`, its topology's password replaced by a
   # distinctive one that the fake pkgs refuse to write into any generated file.
   probe = "Distinctive-Pw-4711";
@@ -105,75 +117,33 @@
   # The lab with lab.toml's [exporter] scale and churn set: mock-exporter's and the receiver's
   # command lines.
   scaled = let
-    lab = import (root + "/nix/lib.nix");
-    c =
-      (nixos.system {
-        modules = [
-          flake.nixosModules.lab
-          (removeAttrs machine ["nixpkgs"])
-          {
-            services.rwlab.lab = {
-              enable = true;
-              topology =
-                lab.defaultLab
-                // {
-                  exporter =
-                    lab.defaultLab.exporter
-                    // {
-                      scale = 112;
-                      churn_interval = "10m";
-                      churn_fraction = 0.2;
-                    };
-                };
+    c = labWith {
+      topology =
+        labLib.defaultLab
+        // {
+          exporter =
+            labLib.defaultLab.exporter
+            // {
+              scale = 112;
+              churn_interval = "10m";
+              churn_fraction = 0.2;
             };
-          }
-        ];
-        readOnlyPkgs = import ./pkgs.nix {inherit system;};
-      })
-      .config;
+        };
+    };
   in {
     exporter = c.systemd.services.rwlab-mock-exporter.serviceConfig.ExecStart;
     receiver = c.systemd.services.rwlab-prometheus-receiver.serviceConfig.ExecStart;
   };
   # The lab with lab.toml's replication_factor set to 2: the flags its vminserts and vmselects get.
   replicated = let
-    lab = import (root + "/nix/lib.nix");
-    c =
-      (nixos.system {
-        modules = [
-          flake.nixosModules.lab
-          (removeAttrs machine ["nixpkgs"])
-          {
-            services.rwlab.lab = {
-              enable = true;
-              topology = lab.defaultLab // {replication_factor = 2;};
-            };
-          }
-        ];
-        readOnlyPkgs = import ./pkgs.nix {inherit system;};
-      })
-      .config;
+    c = labWith {topology = labLib.defaultLab // {replication_factor = 2;};};
   in
     builtins.mapAttrs (_: u: u.serviceConfig.ExecStart)
     (nixos.lib.filterAttrs (n: _: nixos.lib.hasPrefix "rwlab-vminsert" n || nixos.lib.hasPrefix "rwlab-vmselect" n) c.systemd.services);
   # The default lab with each storage: every unit's environment and ExecStart, for the settings
   # that keep its memory small (tests/nix_parity.rs compares them with labctl's).
   footprint = storage: let
-    c =
-      (nixos.system {
-        modules = [
-          flake.nixosModules.lab
-          (removeAttrs machine ["nixpkgs"])
-          {
-            services.rwlab.lab = {
-              inherit storage;
-              enable = true;
-            };
-          }
-        ];
-        readOnlyPkgs = import ./pkgs.nix {inherit system;};
-      })
-      .config;
+    c = labWith {inherit storage;};
   in
     builtins.mapAttrs (_: u: {
       inherit (u) environment;
