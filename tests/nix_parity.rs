@@ -25,6 +25,20 @@ fn nix_eval(expr: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// How labctl renders the lab for these comparisons: lab.toml's 15 s interval, folders of no
+/// consequence.
+fn options(storage: Storage) -> render::Options {
+    render::Options {
+        storage,
+        scrape_interval: Duration::from_secs(15),
+        state_dir: "/s".into(),
+        vmauth_unauthorized_user: true,
+        grafana_home: None,
+        dashboards_dir: "/d".into(),
+        rules_dir: "/r".into(),
+    }
+}
+
 fn rust(t: &Topology, storage: Storage, interval: Duration) -> Value {
     json!({
         "vmagents": t.region.iter().map(|r| render::vmagent_config(t, r, interval)).collect::<Vec<_>>(),
@@ -87,18 +101,7 @@ fn nix_storage_nodes_match_the_rust_command_lines() {
         r#"let l = import ./nix/lib.nix; lab = l.defaultLab; in
            [ (l.storageNodes { inherit lab; } "vminsert_port") (l.storageNodes { inherit lab; } "vmselect_port") ]"#,
     );
-    let plan = render::plan(
-        &t,
-        &render::Options {
-            storage: Storage::Cluster,
-            scrape_interval: t.interval(false),
-            state_dir: "/s".into(),
-            vmauth_unauthorized_user: true,
-            grafana_home: None,
-            dashboards_dir: "/d".into(),
-            rules_dir: "/r".into(),
-        },
-    );
+    let plan = render::plan(&t, &options(Storage::Cluster));
     let arg = |name: &str| {
         plan.iter()
             .find(|c| c.name == name)
@@ -120,15 +123,7 @@ fn replication_factor_reaches_vminsert_and_vmselect_in_both() {
         .replace("replication_factor = 1 ", "replication_factor = 2 ");
     let t = Topology::parse(&text).unwrap();
     assert_eq!(t.replication_factor, 2);
-    let o = render::Options {
-        storage: Storage::Cluster,
-        scrape_interval: Duration::from_secs(15),
-        state_dir: "/tmp/rwlab-parity".into(),
-        vmauth_unauthorized_user: true,
-        grafana_home: None,
-        dashboards_dir: "/tmp/rwlab-parity/dashboards".into(),
-        rules_dir: "/tmp/rwlab-parity/rules".into(),
-    };
+    let o = options(Storage::Cluster);
     let flag = |args: &[String]| -> Vec<String> {
         args.iter()
             .filter(|a| a.starts_with("-replicationFactor="))
@@ -167,15 +162,7 @@ fn nix_latency_offset_matches_the_rust_command_lines() {
              (l.latencyOffset (removeAttrs lab ["latency_offset"])) ]"#,
     );
     let arg = |t: &Topology, storage, name: &str| {
-        let o = render::Options {
-            storage,
-            scrape_interval: t.interval(false),
-            state_dir: "/s".into(),
-            vmauth_unauthorized_user: true,
-            grafana_home: None,
-            dashboards_dir: "/d".into(),
-            rules_dir: "/r".into(),
-        };
+        let o = options(storage);
         render::plan(t, &o)
             .into_iter()
             .find(|c| c.name == name)
@@ -205,15 +192,7 @@ fn exporter_scale_and_churn_reach_mock_exporter_in_both() {
         .replace("churn_fraction = 0.1 ", "churn_fraction = 0.2 ")
         .replace("# churn_interval", "churn_interval");
     let t = Topology::parse(&text).unwrap();
-    let o = render::Options {
-        storage: Storage::Single,
-        scrape_interval: Duration::from_secs(15),
-        state_dir: "/tmp/rwlab-parity".into(),
-        vmauth_unauthorized_user: true,
-        grafana_home: None,
-        dashboards_dir: "/tmp/rwlab-parity/dashboards".into(),
-        rules_dir: "/tmp/rwlab-parity/rules".into(),
-    };
+    let o = options(Storage::Single);
     let plan = render::plan(&t, &o);
     let exporter = plan.iter().find(|c| c.name == "mock-exporter").unwrap();
     let exec = nix_eval("(import ./nix/eval/checks.nix {}).scaled.exporter");
@@ -242,15 +221,7 @@ fn exporter_scale_and_churn_reach_mock_exporter_in_both() {
 #[test]
 fn receiver_resends_alerts_after_one_interval_in_both() {
     let t = Topology::load(std::path::Path::new(&format!("{ROOT}/lab.toml"))).unwrap();
-    let o = render::Options {
-        storage: Storage::Single,
-        scrape_interval: Duration::from_secs(15),
-        state_dir: "/tmp/rwlab-parity".into(),
-        vmauth_unauthorized_user: true,
-        grafana_home: None,
-        dashboards_dir: "/tmp/rwlab-parity/dashboards".into(),
-        rules_dir: "/tmp/rwlab-parity/rules".into(),
-    };
+    let o = options(Storage::Single);
     let plan = render::plan(&t, &o);
     let receiver = plan
         .iter()
@@ -283,13 +254,8 @@ fn memory_settings_match_the_nixos_units() {
     ] {
         let units = nix_eval(&format!("(import ./nix/eval/checks.nix {{}}).{attr}"));
         let o = render::Options {
-            storage,
-            scrape_interval: t.interval(false),
-            state_dir: "/s".into(),
-            vmauth_unauthorized_user: true,
             grafana_home: Some("/g".into()),
-            dashboards_dir: "/d".into(),
-            rules_dir: "/r".into(),
+            ..options(storage)
         };
         let plan = render::plan(&t, &o);
         assert!(plan.iter().any(|c| c.kind == render::Kind::Grafana));
