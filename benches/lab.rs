@@ -20,23 +20,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use remote_write_lab::lab::procstat::rss_kib;
 use remote_write_lab::lab::render::{self, Kind};
 use remote_write_lab::lab::supervise::Binaries;
 use serde_json::Value;
 
 const LABCTL: &str = env!("CARGO_BIN_EXE_labctl");
 const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/lab.toml");
-
-fn rss_kib(pid: u64) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 /// Resident memory of every process `labctl status` lists (and of the supervisor), in KiB.
 fn rss_per_component(common: &[&str]) -> Vec<(String, u64)> {
@@ -50,13 +40,13 @@ fn rss_per_component(common: &[&str]) -> Vec<(String, u64)> {
         .map(|c| {
             (
                 c["name"].as_str().unwrap().to_string(),
-                rss_kib(c["pid"].as_u64().unwrap()),
+                rss_kib(c["pid"].as_u64().unwrap() as u32),
             )
         })
         .collect();
     per.push((
         "labctl (supervisor)".into(),
-        rss_kib(st["supervisor_pid"].as_u64().unwrap()),
+        rss_kib(st["supervisor_pid"].as_u64().unwrap() as u32),
     ));
     per
 }

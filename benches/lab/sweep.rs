@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{labctl, rss_kib};
+use remote_write_lab::lab::procstat::{cpu_ticks, rss_kib, ticks_per_second};
+
+use super::labctl;
 use crate::common::{machine, write_section};
 
 /// Scales swept (hosts of about 930 series each) and how long a step may take to go green.
@@ -173,42 +175,23 @@ fn first_failure(stdout: &[u8]) -> String {
         .unwrap_or_else(|| "verify gave no report".into())
 }
 
-fn pids(st: &Value) -> Vec<(String, u64)> {
-    let mut out: Vec<(String, u64)> = st["components"]
+fn pids(st: &Value) -> Vec<(String, u32)> {
+    let mut out: Vec<(String, u32)> = st["components"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| {
             (
                 c["name"].as_str().unwrap().to_string(),
-                c["pid"].as_u64().unwrap(),
+                c["pid"].as_u64().unwrap() as u32,
             )
         })
         .collect();
     out.push((
         "labctl (supervisor)".into(),
-        st["supervisor_pid"].as_u64().unwrap(),
+        st["supervisor_pid"].as_u64().unwrap() as u32,
     ));
     out
-}
-
-/// utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat).
-fn cpu_ticks(pid: u64) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // Field 3 (state) is f[0]; utime is field 14, stime field 15.
-    n(11) + n(12)
-}
-
-fn ticks_per_second() -> f64 {
-    let out = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output();
-    out.ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 fn query_url(storage: &str) -> String {

@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::exporter::fleet::{FleetOptions, Model};
 use crate::exporter::push::{self, stats::Stats, Protocol};
 use crate::lab::endpoints::Endpoint;
+use crate::lab::procstat::{cpu_ticks, rss_kib, ticks_per_second};
 use crate::lab::query::Client;
 use crate::lab::supervise::LabState;
 
@@ -372,54 +373,9 @@ fn rows_added(e: &Endpoint) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// utime + stime of a process in clock ticks (fields 14 and 15 of /proc/PID/stat).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    n(11) + n(12)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux).
-fn ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cpu_ticks_reads_utime_and_stime_after_the_command_name() {
-        // Our own process: its CPU time is read, and grows.
-        let pid = std::process::id();
-        let before = cpu_ticks(pid);
-        let t = Instant::now();
-        let mut x = 0u64;
-        while t.elapsed() < Duration::from_millis(300) {
-            x = x.wrapping_mul(31).wrapping_add(7);
-        }
-        assert!(x != 1);
-        assert!(cpu_ticks(pid) > before);
-        assert!(rss_kib(pid) > 0);
-    }
 
     fn ramp() -> Ramp {
         Ramp {

@@ -29,6 +29,7 @@ pub mod dashboards;
 pub mod endpoints;
 pub mod explain;
 pub mod load;
+pub mod procstat;
 pub mod query;
 pub mod render;
 pub mod supervise;
