@@ -239,6 +239,17 @@ pub const EXPORTER_SCRAPE_JOB: &str = "exporter";
 /// The `job` label the exporter's series are stored with.
 pub const EXPORTER_JOB: &str = "mock-exporter";
 
+/// Labels the lab adds or rewrites between the exporter's page and the storage: the scrapers'
+/// `instance` and `job`, and each region's and the writer's external labels.
+pub const ADDED_LABELS: [&str; 6] = [
+    "availability_zone",
+    "cluster",
+    "environment",
+    "instance",
+    "job",
+    "region",
+];
+
 fn exporter_job(t: &Topology, relabel: Vec<Value>) -> Value {
     json!({
         "job_name": EXPORTER_SCRAPE_JOB,

@@ -14,6 +14,7 @@ use super::selector::{closest, show};
 use super::{Backend, Hop, Lab};
 use crate::lab::endpoints::Endpoint;
 use crate::lab::query::{Exported, Labels, QueryData};
+use crate::lab::render::ADDED_LABELS;
 use crate::lab::topology::RECEIVER;
 use crate::lab::victoria::{Storage, CLUSTER_SELECT_PREFIX};
 use crate::scrape::{self, Series};
@@ -26,16 +27,6 @@ pub const HOPS: [HopFn; 5] = [exporter, scrapers, write_path, storage, query];
 
 /// Their names, in the same order.
 pub const NAMES: [&str; 5] = ["exporter", "scrapers", "write path", "storage", "query"];
-
-/// Labels the lab adds or rewrites between the exporter's page and the storage.
-pub const ADDED_LABELS: [&str; 6] = [
-    "availability_zone",
-    "cluster",
-    "environment",
-    "instance",
-    "job",
-    "region",
-];
 
 /// How far back an instant query looks for a sample (Prometheus' default lookback).
 pub const LOOKBACK: Duration = Duration::from_secs(300);

@@ -16,20 +16,11 @@ use std::time::Instant;
 use super::Context;
 use crate::lab::endpoints::Endpoint;
 use crate::lab::query::Labels;
+use crate::lab::render::ADDED_LABELS;
 use crate::scrape;
 
 /// Above this many series per scraper, series are counted per metric name, not listed.
 pub const LIST_LIMIT: usize = 5_000;
-
-/// Labels the lab adds on the way; removed before comparing with the exporter's page.
-const ADDED_LABELS: [&str; 6] = [
-    "availability_zone",
-    "cluster",
-    "environment",
-    "instance",
-    "job",
-    "region",
-];
 
 /// What the exporter's page says one scraper must find.
 pub struct Expected {
