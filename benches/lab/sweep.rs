@@ -10,12 +10,18 @@
 //! an SVG plot (memory and CPU against series per scraper) to docs/.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use remote_write_lab::lab::endpoints::Endpoint;
+use remote_write_lab::lab::load;
 use remote_write_lab::lab::procstat::{cpu_ticks, rss_kib, ticks_per_second};
+use remote_write_lab::lab::query::Client;
+use remote_write_lab::lab::render::{self, EXPORTER_JOB};
+use remote_write_lab::lab::topology::Topology;
+use remote_write_lab::lab::victoria::Storage;
 
 use super::labctl;
 use crate::common::{machine, write_section};
@@ -138,10 +144,15 @@ fn measure(storage: &str, scale: u32, interval: &'static str, fast: bool) -> Ste
             (name.clone(), rss_kib(*pid) as f64 / 1024.0, cores)
         })
         .collect();
-    let query = query_url(storage);
-    let scrapers = scrapers(&query, interval);
-    let disk_bytes_per_sample = disk_per_sample(&state, storage);
-    let series = exporter_series(OFFSET + 2112);
+    let t = lab();
+    let storage_kind = if storage == "cluster" {
+        Storage::Cluster
+    } else {
+        Storage::Single
+    };
+    let scrapers = scrapers(&t, storage_kind, interval);
+    let disk_bytes_per_sample = disk_per_sample(&t, &state, storage_kind);
+    let series = exporter_series(&render::exporter_url(&t));
     let _ = status(&["down"]);
     let _ = std::fs::remove_dir_all(&state);
     Step {
@@ -156,6 +167,13 @@ fn measure(storage: &str, scale: u32, interval: &'static str, fast: bool) -> Ste
 }
 
 /// "check N: name" of the first failing check in a `verify --json` report.
+/// lab.toml with the sweep's port offset: where each component of the lab under test listens.
+fn lab() -> Topology {
+    Topology::load(Path::new(super::LAB))
+        .and_then(|t| t.with_port_offset(OFFSET))
+        .unwrap()
+}
+
 fn first_failure(stdout: &[u8]) -> String {
     let report: Value = serde_json::from_slice(stdout).unwrap_or(Value::Null);
     let checks = report["checks"].as_array().cloned().unwrap_or_default();
@@ -194,50 +212,29 @@ fn pids(st: &Value) -> Vec<(String, u32)> {
     out
 }
 
-fn query_url(storage: &str) -> String {
-    match storage {
-        "cluster" => format!("http://127.0.0.1:{}/select/0/prometheus", OFFSET + 8481),
-        _ => format!("http://127.0.0.1:{}", OFFSET + 8428),
-    }
-}
-
-fn instant(query: &str, q: &str) -> Vec<Value> {
-    let answer: Value = ureq::get(&format!("{query}/api/v1/query"))
-        .query("query", q)
-        .query("nocache", "1")
-        .call()
-        .ok()
-        .and_then(|mut r| r.body_mut().read_json().ok())
-        .unwrap_or(Value::Null);
-    answer["data"]["result"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 /// Each scraper of the exporter (a region's vmagent, or the writer by its cluster): its last
 /// scrape's duration, and samples scraped per scrape interval.
-fn scrapers(query: &str, interval: &str) -> Vec<(String, f64, f64)> {
+fn scrapers(t: &Topology, storage: Storage, interval: &str) -> Vec<(String, f64, f64)> {
     let secs = humantime::parse_duration(interval).unwrap().as_secs_f64();
+    // Straight to a node that answers queries, not through vmauth (which may want a user).
+    let port = match storage {
+        Storage::Cluster => t.vmselect[0].port,
+        Storage::Single => t.single.port,
+    };
+    let query = Endpoint::new(t.http_url(port, &storage.query_path(t.tenant)));
     let by = |metric: &str| -> BTreeMap<String, f64> {
-        instant(
-            query,
-            &format!("max by (region, cluster) ({metric}{{job=\"mock-exporter\"}})"),
-        )
-        .iter()
-        .map(|s| {
-            let m = &s["metric"];
-            let who = m["region"]
-                .as_str()
-                .or(m["cluster"].as_str())
-                .unwrap_or("?");
-            let v = s["value"][1]
-                .as_str()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::NAN);
-            (who.to_string(), v)
-        })
-        .collect()
+        let q = format!("max by (region, cluster) ({metric}{{job=\"{EXPORTER_JOB}\"}})");
+        let answer = Client::new().query(&query, &[("query", q), ("nocache", "1".into())]);
+        answer
+            .map(|a| a.vector())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| {
+                let who = s.metric.get("region").or(s.metric.get("cluster"));
+                let who = who.cloned().unwrap_or_else(|| "?".into());
+                (who, s.value.value().unwrap_or(f64::NAN))
+            })
+            .collect()
     };
     let duration = by("scrape_duration_seconds");
     let samples = by("scrape_samples_scraped");
@@ -251,22 +248,13 @@ fn scrapers(query: &str, interval: &str) -> Vec<(String, f64, f64)> {
 }
 
 /// Bytes under the storage's data folders per sample it added to storage.
-fn disk_per_sample(state: &Path, storage: &str) -> Option<f64> {
-    let (dirs, ports): (Vec<PathBuf>, Vec<u16>) = match storage {
-        "cluster" => (
-            vec![
-                state.join("data/vmstorage-1"),
-                state.join("data/vmstorage-2"),
-            ],
-            vec![8482, 8492],
-        ),
-        _ => (vec![state.join("data/victoria-metrics")], vec![8428]),
-    };
-    let bytes: u64 = dirs.iter().map(|d| du(d)).sum();
-    let rows: f64 = ports
+fn disk_per_sample(t: &Topology, state: &Path, storage: Storage) -> Option<f64> {
+    let nodes = load::storage_nodes(t, storage);
+    let bytes: u64 = nodes
         .iter()
-        .filter_map(|p| metric_sum(OFFSET + p, "vm_rows_added_to_storage_total"))
+        .map(|(name, _)| du(&state.join("data").join(name)))
         .sum();
+    let rows: f64 = nodes.iter().map(|(_, e)| load::rows_added(e)).sum();
     (rows > 0.0).then(|| bytes as f64 / rows)
 }
 
@@ -284,24 +272,8 @@ fn du(dir: &Path) -> u64 {
         .sum()
 }
 
-fn metric_sum(port: u16, name: &str) -> Option<f64> {
-    let text = ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
-        .call()
-        .ok()?
-        .body_mut()
-        .read_to_string()
-        .ok()?;
-    let page = remote_write_lab::scrape::parse(&text).ok()?;
-    Some(
-        page.iter()
-            .filter(|s| s.name == name)
-            .map(|s| s.value)
-            .sum(),
-    )
-}
-
-fn exporter_series(port: u16) -> usize {
-    let Ok(mut r) = ureq::get(&format!("http://127.0.0.1:{port}/metrics")).call() else {
+fn exporter_series(url: &str) -> usize {
+    let Ok(mut r) = ureq::get(url).call() else {
         return 0;
     };
     let text = r

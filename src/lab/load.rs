@@ -22,6 +22,8 @@ use crate::lab::endpoints::Endpoint;
 use crate::lab::procstat::{cpu_ticks, rss_kib, ticks_per_second};
 use crate::lab::query::Client;
 use crate::lab::supervise::LabState;
+use crate::lab::topology::Topology;
+use crate::lab::victoria::Storage;
 
 /// What to ramp and when to stop.
 #[derive(Debug, Clone)]
@@ -360,8 +362,24 @@ impl Window {
     }
 }
 
+/// The nodes of `storage` that store samples, each with its /metrics endpoint: the vmstorages,
+/// or the single node.
+pub fn storage_nodes(t: &Topology, storage: Storage) -> Vec<(String, Endpoint)> {
+    match storage {
+        Storage::Cluster => t
+            .vmstorage
+            .iter()
+            .map(|s| (s.name.clone(), Endpoint::new(t.http_url(s.http_port, ""))))
+            .collect(),
+        Storage::Single => vec![(
+            "victoria-metrics".into(),
+            Endpoint::new(t.http_url(t.single.port, "")),
+        )],
+    }
+}
+
 /// `vm_rows_added_to_storage_total` of a storage node (0 when it cannot be read).
-fn rows_added(e: &Endpoint) -> f64 {
+pub fn rows_added(e: &Endpoint) -> f64 {
     Client::new()
         .metrics(e)
         .map(|page| {

@@ -6,7 +6,6 @@ use clap::Args;
 use serde_json::json;
 
 use super::{parse_duration, LabArgs, Outcome};
-use crate::lab::endpoints::Endpoint;
 use crate::lab::load::{self, Ramp, Step, Target};
 use crate::lab::render;
 use crate::lab::supervise::LabState;
@@ -182,11 +181,7 @@ fn target(t: &Topology, storage: Storage) -> Target {
                     )
                 })
                 .collect(),
-            storage: t
-                .vmstorage
-                .iter()
-                .map(|s| (s.name.clone(), Endpoint::new(t.http_url(s.http_port, ""))))
-                .collect(),
+            storage: load::storage_nodes(t, storage),
             copies: t.replication_factor,
         },
         Storage::Single => Target {
@@ -194,10 +189,7 @@ fn target(t: &Topology, storage: Storage) -> Target {
                 "victoria-metrics".into(),
                 render::remote_write_url(t, storage, ""),
             )],
-            storage: vec![(
-                "victoria-metrics".into(),
-                Endpoint::new(t.http_url(t.single.port, "")),
-            )],
+            storage: load::storage_nodes(t, storage),
             copies: 1,
         },
     }
