@@ -186,6 +186,7 @@ fn push_once(url: &str, retry_on_429: bool) -> Arc<Stats> {
         batch_size: 10,
         retry_on_429,
         drain: Duration::from_secs(3),
+        page: push::Page::default(),
     };
     let stats = Arc::new(Stats::new(&[url.to_string()]));
     let one = Model::new(FleetOptions::default());

@@ -228,6 +228,15 @@ pub enum Wanted {
     Resolved,
 }
 
+impl Wanted {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wanted::Firing => "firing",
+            Wanted::Resolved => "resolved",
+        }
+    }
+}
+
 /// Whether alert `name` is in state `wanted` in `rows` (restricted to those whose
 /// [`EVALUATOR_LABEL`] or source is `evaluator`, when given).
 pub fn reached(rows: &[AlertRow], name: &str, wanted: Wanted, evaluator: Option<&str>) -> bool {

@@ -200,6 +200,7 @@ fn one_step(
             batch_size: 2000,
             retry_on_429: true,
             drain: Duration::from_secs(5),
+            page: push::Page::default(),
         };
         handles.push(runtime.spawn(push::run(model(i), cfg, st.clone())));
     }

@@ -10,6 +10,8 @@
 //! - [`control`]: stop, start, pause, kill one component, natively or through systemd.
 //! - [`endpoints`]: where a running lab answers: one HTTP endpoint type with optional basic auth.
 //! - [`query`]: the Prometheus HTTP API client and its typed answers.
+//! - [`backfill`]: the pages the vmagents would have scraped before the lab started, written
+//!   into VictoriaMetrics so that long windows have history.
 //! - [`alerts`]: the alerting APIs: rules each evaluator loaded, alerts each holds, what
 //!   Alertmanager received.
 //! - [`explain`]: a selector walked hop by hop along the lab's path, to where it is lost and why.
@@ -21,6 +23,7 @@
 //!   top, because it is the lab's front end only (the exporter's is `src/bin/mock-exporter.rs`).
 
 pub mod alerts;
+pub mod backfill;
 pub mod chaos;
 pub mod cli;
 pub mod compare;

@@ -115,6 +115,7 @@ pub fn main(model: Model, args: PushArgs) -> ExitCode {
         batch_size: args.batch_size,
         retry_on_429: args.retry_on_429,
         drain: args.drain,
+        page: push::Page::default(),
     };
     let stats = Arc::new(Stats::new(&urls));
     let rt = match tokio::runtime::Runtime::new() {

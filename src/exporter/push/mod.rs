@@ -25,7 +25,8 @@ use anyhow::Context;
 use hyper::Uri;
 use tokio::sync::{mpsc, Mutex};
 
-use super::fleet::Model;
+use super::catalog::Fam;
+use super::fleet::{Model, Sink, Value};
 use batch::{Batch, Batcher, WireWriter};
 use client::{Poster, Target};
 use stats::Stats;
@@ -82,6 +83,18 @@ pub struct Config {
     pub retry_on_429: bool,
     /// How long senders keep retrying after the last round before giving up.
     pub drain: Duration,
+    /// Which page is pushed, and with which labels added.
+    pub page: Page,
+}
+
+/// The page a scraper sees, and the labels it adds before writing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    /// The page as scraped with `?region=NAME`: incidents limited to other regions do not show.
+    pub region: Option<String>,
+    /// Added to every series, as a scraper adds its target and external labels; a label of the
+    /// same name on the page gives way.
+    pub labels: Vec<(String, String)>,
 }
 
 impl Config {
@@ -190,8 +203,85 @@ fn rounds<W: WireWriter, F: FnMut(Batch)>(
             stats.rounds_late.fetch_add(1, Relaxed);
         }
         batcher.at(second as i64 * 1000 - cfg.backdate_ms);
-        model.emit(second, &mut batcher);
+        let region = cfg.page.region.as_deref();
+        if cfg.page.labels.is_empty() {
+            model.emit_for(second, region, &mut batcher);
+        } else {
+            let mut labelled = Labelled {
+                inner: &mut batcher,
+                extra: &cfg.page.labels,
+            };
+            model.emit_for(second, region, &mut labelled);
+        }
         batcher.flush();
         stats.rounds.fetch_add(1, Relaxed);
+    }
+}
+
+/// A [`Sink`] that adds `extra` labels to every series and keeps the labels sorted by name.
+struct Labelled<'a> {
+    inner: &'a mut dyn Sink,
+    extra: &'a [(String, String)],
+}
+
+impl Sink for Labelled<'_> {
+    fn series(&mut self, family: Fam, labels: &[(&str, &str)], value: Value) {
+        let mut all: Vec<(&str, &str)> = labels
+            .iter()
+            .filter(|(k, _)| !self.extra.iter().any(|(e, _)| e == k))
+            .copied()
+            .chain(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        self.inner.series(family, &all, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what reaches it.
+    #[derive(Default)]
+    struct Seen(Vec<Vec<(String, String)>>);
+
+    impl Sink for Seen {
+        fn series(&mut self, _: Fam, labels: &[(&str, &str)], _: Value) {
+            self.0.push(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            );
+        }
+    }
+
+    #[test]
+    fn labelled_adds_labels_in_order_and_replaces_a_namesake() {
+        let mut seen = Seen::default();
+        let extra = [
+            ("zone".to_string(), "z1".to_string()),
+            ("code".to_string(), "scraper".to_string()),
+            ("app".to_string(), "a".to_string()),
+        ];
+        let mut l = Labelled {
+            inner: &mut seen,
+            extra: &extra,
+        };
+        l.series(
+            Fam::HttpRequests,
+            &[("code", "200"), ("method", "GET")],
+            Value::Counter(1.0),
+        );
+        assert_eq!(
+            seen.0[0],
+            [
+                ("app", "a"),
+                ("code", "scraper"),
+                ("method", "GET"),
+                ("zone", "z1")
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
     }
 }

@@ -124,7 +124,7 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<Outcome> {
                     let v = serde_json::json!({"alert": w.name, "state": w.state, "after_seconds": after});
                     println!("{v}");
                 } else {
-                    println!("{} {:?} after {after:.1}s", w.name, w.state);
+                    println!("{} {} after {after:.1}s", w.name, w.state.as_str());
                 }
                 return Ok(Outcome::Ok);
             }
@@ -135,9 +135,9 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<Outcome> {
                 .map(|e| format!(" (last error: {e:#})"))
                 .unwrap_or_default();
             eprintln!(
-                "labctl: {} not {:?} within {}{why}",
+                "labctl: {} not {} within {}{why}",
                 w.name,
-                w.state,
+                w.state.as_str(),
                 humantime::format_duration(w.timeout)
             );
             return Ok(Outcome::Failed);

@@ -17,6 +17,7 @@ use crate::lab::topology::Topology;
 use crate::lab::victoria::Storage;
 
 mod alerts;
+mod backfill;
 mod chaos;
 mod compare;
 mod control;
@@ -51,6 +52,7 @@ mod verify;
 ///   $ labctl chaos run vminsert-down   # a fault under load, counted
 ///   $ labctl load                      # ramp remote write until the lab gives: its ceiling
 ///   $ labctl alerts                    # pending, firing, resolved: both evaluators, Alertmanager
+///   $ labctl backfill --since 3d       # the history the scrapers would have had: long windows full
 ///   $ labctl down
 #[derive(Debug, Parser)]
 #[command(
@@ -79,6 +81,7 @@ enum Command {
     Render(render::RenderArgs),
     Chaos(chaos::ChaosArgs),
     Load(load::LoadArgs),
+    Backfill(backfill::BackfillArgs),
     /// Stop one component of a running lab; the supervisor does not restart it.
     ///
     /// SIGTERM, then SIGKILL after the lab's stop timeout. `labctl status` shows it as stopped
@@ -218,6 +221,7 @@ pub fn main() -> ExitCode {
         Command::Render(a) => render::run(a),
         Command::Chaos(a) => chaos::run(a),
         Command::Load(a) => load::run(a),
+        Command::Backfill(a) => backfill::run(a),
         Command::Stop(a) => control::run(Action::Stop, a),
         Command::Start(a) => control::run(Action::Start, a),
         Command::Restart(a) => control::run(Action::Restart, a),

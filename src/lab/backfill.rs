@@ -1,0 +1,347 @@
+//! History from before the lab started: the pages its vmagents would have scraped, written now.
+//!
+//! The exporter's page is a pure function of (seed, time, incidents), so the page of any past
+//! second can be generated again, value for value. For one region, [`origin`] asks the store for
+//! the region's own `up` series: its labels are the ones the vmagent adds to every series
+//! (`job`, `instance`, `availability_zone`, the external labels), and its first sample is where
+//! the live history begins. [`Plan`] lays the rounds out before that sample, one per step, so
+//! the backfill and the live scrapes form one series each, without overlap: `rate()` over a
+//! window that reaches back into the backfill reads one continuous counter.
+//!
+//! Only VictoriaMetrics is backfilled. The Prometheus receiver's TSDB rejects samples older
+//! than the newest of a series (no out-of-order window), so the writer's series keep only their
+//! live history.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::exporter::fleet::{Churn, FleetOptions, Model};
+use crate::exporter::incident::Spec;
+use crate::exporter::push::{self, Page};
+use crate::lab::endpoints::{Endpoint, Endpoints};
+use crate::lab::query::{Client, Labels};
+use crate::lab::render::EXPORTER_JOB;
+use crate::lab::topology::Exporter;
+use crate::lab::victoria::Storage;
+
+/// How far back [`origin`] looks for a region's first sample (VictoriaMetrics' default
+/// retention is a month).
+const LOOKBACK: &str = "31d";
+
+/// Where a region's live history begins in the store, and the labels its vmagent adds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    /// `up`'s labels without `__name__`: the target and external labels of the region's scrape.
+    pub labels: Labels,
+    /// Unix seconds of the first sample.
+    pub first: f64,
+}
+
+/// The query that finds a region's first `up` sample and its labels.
+pub fn origin_query(region: &str) -> String {
+    format!("tfirst_over_time(up{{job=\"{EXPORTER_JOB}\", region=\"{region}\"}}[{LOOKBACK}])")
+}
+
+/// The region's [`Origin`], from VictoriaMetrics.
+pub fn origin(client: &Client, query: &Endpoint, region: &str) -> anyhow::Result<Origin> {
+    let q = origin_query(region);
+    let found = client
+        .query(query, &[("query", q.clone())])
+        .with_context(|| format!("asking VictoriaMetrics for {region}'s first sample"))?
+        .vector();
+    match found.as_slice() {
+        [] => bail!(
+            "VictoriaMetrics holds no sample of {region}'s scrape yet ({q} is empty): start the \
+             lab and wait until it is green (labctl verify --wait 60s)"
+        ),
+        [one] => {
+            let first = one
+                .value
+                .value()
+                .filter(|t| t.is_finite() && *t > 0.0)
+                .with_context(|| format!("{q}: {:?} is not a time", one.value.1))?;
+            Ok(Origin {
+                labels: one.metric.clone(),
+                first,
+            })
+        }
+        many => {
+            let instances: Vec<&str> = many
+                .iter()
+                .map(|s| s.metric.get("instance").map_or("?", String::as_str))
+                .collect();
+            bail!(
+                "{region} has {} scrape targets in VictoriaMetrics ({}); backfill writes one \
+                 history per region and cannot tell which is the lab's",
+                many.len(),
+                instances.join(", ")
+            )
+        }
+    }
+}
+
+/// The rounds of one region's backfill: every `step` seconds from `start`, the last one a step
+/// before the first live sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    pub start: u64,
+    pub rounds: u64,
+    pub step: u64,
+}
+
+impl Plan {
+    /// `since` of history before `first` (Unix seconds), one round per `step`.
+    pub fn before(first: f64, since: Duration, step: Duration) -> anyhow::Result<Plan> {
+        let step = step.as_secs();
+        if step == 0 {
+            bail!("the step must be at least 1s");
+        }
+        let rounds = since.as_secs() / step;
+        if rounds == 0 {
+            bail!(
+                "--since {}s is shorter than one step ({step}s)",
+                since.as_secs()
+            );
+        }
+        // The last round must be strictly older than the first live sample.
+        let end = (first.ceil() as u64).saturating_sub(1) / step * step;
+        let start = end.saturating_sub((rounds - 1) * step);
+        Ok(Plan {
+            start,
+            rounds,
+            step,
+        })
+    }
+
+    /// The Unix second of the last round.
+    pub fn last(&self) -> u64 {
+        self.start + (self.rounds - 1) * self.step
+    }
+}
+
+/// The model the lab's exporter runs (lab.toml's `[exporter]`), its `+DURATION` incidents counted
+/// from `started` (Unix seconds) as the exporter counts them from its own start.
+pub fn exporter_model(x: &Exporter, started: u64) -> anyhow::Result<Model> {
+    let model = Model::new(FleetOptions {
+        seed: x.seed,
+        scale: x.scale.get() as usize,
+        churn: x.churn_interval.map(|d| Churn {
+            interval_secs: d.as_secs(),
+            fraction: x.churn_fraction,
+        }),
+        first_host: 0,
+    });
+    let schedule = x
+        .incident
+        .iter()
+        .map(|i| i.arg().parse::<Spec>().map(|s| s.resolve(started)))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!("exporter.incident: {e}"))?;
+    model
+        .with_incidents(schedule)
+        .map_err(|e| anyhow::anyhow!("exporter.incident: {e}"))
+}
+
+/// The push that writes `plan` for `region` with `origin`'s labels to `url`.
+pub fn push_config(
+    plan: &Plan,
+    region: &str,
+    origin: &Origin,
+    url: &str,
+) -> anyhow::Result<push::Config> {
+    Ok(push::Config {
+        urls: vec![url.parse().with_context(|| format!("{url}: not a URL"))?],
+        // Remote write 1.0: what every receiver here stores (docs/compatibility.md).
+        protocol: push::Protocol::V1,
+        interval_secs: plan.step,
+        duration: Duration::from_secs(plan.rounds * plan.step),
+        start: plan.start,
+        backdate_ms: 0,
+        concurrency: 2,
+        batch_size: 10_000,
+        retry_on_429: true,
+        drain: Duration::from_secs(30),
+        page: Page {
+            region: Some(region.to_string()),
+            labels: origin
+                .labels
+                .iter()
+                .filter(|(k, _)| k.as_str() != "__name__")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        },
+    })
+}
+
+/// The servers whose rollup result cache must be reset after a backfill: each vmselect, or the
+/// single node. Cached results for past ranges would otherwise hide the new samples.
+pub fn query_nodes(e: &Endpoints) -> Vec<(String, Endpoint)> {
+    let nodes = match e.storage {
+        Storage::Cluster => &e.vmselects,
+        Storage::Single => &e.inserts,
+    };
+    nodes
+        .iter()
+        .map(|(n, ep)| (n.clone(), ep.clone()))
+        .collect()
+}
+
+/// Resets VictoriaMetrics' rollup result cache on `node`.
+pub fn reset_cache(client: &Client, name: &str, node: &Endpoint) -> anyhow::Result<()> {
+    client
+        .text(node, "/internal/resetRollupResultCache")
+        .map(drop)
+        .with_context(|| {
+            format!(
+                "resetting {name}'s rollup result cache: until it restarts, queries over the \
+                 backfilled range may answer from results cached before it"
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exporter::fleet::Sink;
+    use crate::lab::query::{InstantSeries, Recorded, Sample};
+
+    #[test]
+    fn plan_ends_a_step_before_the_first_live_sample() {
+        let p = Plan::before(
+            1_000_000.4,
+            Duration::from_secs(3600),
+            Duration::from_secs(15),
+        )
+        .unwrap();
+        assert_eq!(p.rounds, 240);
+        assert!(p.last() < 1_000_000 && p.last() + 15 >= 1_000_000);
+        assert_eq!(p.last() % 15, 0);
+        assert_eq!(p.start, p.last() - 239 * 15);
+        // A first sample on a whole second is not rewritten either.
+        let q = Plan::before(1_000_005.0, Duration::from_secs(10), Duration::from_secs(5)).unwrap();
+        assert_eq!((q.start, q.last()), (999_995, 1_000_000));
+    }
+
+    #[test]
+    fn plan_refuses_a_step_of_zero_or_longer_than_since() {
+        assert!(Plan::before(1e6, Duration::from_secs(60), Duration::ZERO).is_err());
+        let e = Plan::before(1e6, Duration::from_secs(10), Duration::from_secs(15)).unwrap_err();
+        assert!(e.to_string().contains("shorter than one step"), "{e}");
+    }
+
+    fn origin_of(found: Vec<InstantSeries>) -> anyhow::Result<Origin> {
+        let answer = serde_json::json!({"status": "success", "data": {
+            "resultType": "vector",
+            "result": found.iter().map(|s| serde_json::json!({"metric": s.metric, "value": [1.0e9, s.value.1]})).collect::<Vec<_>>()
+        }});
+        let client = Client::with_transport(Recorded(vec![(
+            vec!["tfirst_over_time(up{job=\"mock-exporter\", region=\"eu-west-1\"}[31d])"],
+            answer.to_string(),
+        )]));
+        origin(&client, &Endpoint::new("http://vmauth"), "eu-west-1")
+    }
+
+    fn up(instance: &str, first: &str) -> InstantSeries {
+        InstantSeries {
+            metric: [
+                ("instance", instance),
+                ("job", "mock-exporter"),
+                ("region", "eu-west-1"),
+                ("cluster", "prod-eu"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            value: Sample(1.0e9, first.to_string()),
+        }
+    }
+
+    #[test]
+    fn origin_takes_up_labels_and_its_first_sample() {
+        let o = origin_of(vec![up("127.0.0.1:2112", "1765000000.5")]).unwrap();
+        assert_eq!(o.first, 1_765_000_000.5);
+        assert_eq!(o.labels["instance"], "127.0.0.1:2112");
+        let none = origin_of(vec![]).unwrap_err().to_string();
+        assert!(none.contains("no sample of eu-west-1's scrape"), "{none}");
+        let two = origin_of(vec![up("a:1", "1"), up("b:2", "2")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            two.contains("2 scrape targets") && two.contains("a:1, b:2"),
+            "{two}"
+        );
+    }
+
+    /// Collects (labels, value) of `http_requests_total`.
+    struct Requests(Vec<(Vec<(String, String)>, f64)>);
+
+    impl Sink for Requests {
+        fn series(
+            &mut self,
+            fam: crate::exporter::catalog::Fam,
+            labels: &[(&str, &str)],
+            value: crate::exporter::fleet::Value,
+        ) {
+            if let (
+                crate::exporter::catalog::Fam::HttpRequests,
+                crate::exporter::fleet::Value::Counter(v),
+            ) = (fam, value)
+            {
+                let l = labels.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+                self.0.push((l.collect(), v));
+            }
+        }
+    }
+
+    #[test]
+    fn exporter_model_counts_relative_incidents_from_the_given_start() {
+        let t = crate::lab::topology::Topology::parse(&format!(
+            "{}\n[[exporter.incident]]\nservice = \"catalog\"\nregion = \"eu-west-1\"\nstart = \"+60s\"\nduration = \"10m\"\nerrors = 400\n",
+            include_str!("../../lab.toml")
+        ))
+        .unwrap();
+        let started = 1_790_900_000;
+        let m = exporter_model(&t.exporter, started).unwrap();
+        assert_eq!(m.incidents()[0].start, started + 60);
+        let errors = |at: u64, region: Option<&str>| {
+            let (mut a, mut b) = (Requests(Vec::new()), Requests(Vec::new()));
+            m.emit_for(at, region, &mut a);
+            m.emit_for(at + 60, region, &mut b);
+            let five = |r: &Requests| {
+                r.0.iter()
+                    .filter(|(l, _)| l.iter().any(|(k, v)| k == "code" && v == "503"))
+                    .map(|(_, v)| *v)
+                    .sum::<f64>()
+            };
+            five(&b) - five(&a)
+        };
+        let quiet = errors(started + 60 - 120, Some("eu-west-1"));
+        let burning = errors(started + 120, Some("eu-west-1"));
+        assert!(burning > 50.0 * quiet, "{quiet} → {burning}");
+        assert!(errors(started + 120, Some("us-east-1")) < 2.0 * quiet);
+    }
+
+    #[test]
+    fn push_config_adds_up_labels_except_the_name() {
+        let mut o = Origin {
+            labels: up("127.0.0.1:2112", "1").metric,
+            first: 1.0,
+        };
+        o.labels.insert("__name__".into(), "up".into());
+        let plan = Plan {
+            start: 100,
+            rounds: 4,
+            step: 5,
+        };
+        let c = push_config(&plan, "eu-west-1", &o, "http://127.0.0.1:8428/api/v1/write").unwrap();
+        assert_eq!((c.start, c.interval_secs, c.rounds()), (100, 5, 4));
+        assert_eq!(c.page.region.as_deref(), Some("eu-west-1"));
+        assert!(c.page.labels.iter().all(|(k, _)| k != "__name__"));
+        assert!(c
+            .page
+            .labels
+            .contains(&("instance".into(), "127.0.0.1:2112".into())));
+        assert!(push_config(&plan, "eu-west-1", &o, "not a url").is_err());
+    }
+}
