@@ -151,6 +151,7 @@ fn end_to_end(storage: &str, start: u16) {
         .as_bytes(),
     );
 
+    backfill(storage, &common);
     r16_verify_does_not_flap_and_catches_a_paused_vmagent(storage, &common, &st);
     dashboards_and_queries(storage, &common, dir);
     top_once(storage, &common);
@@ -167,6 +168,83 @@ fn end_to_end(storage: &str, start: u16) {
     }
     assert!(!state.join("state.json").exists());
     drop(lab);
+}
+
+/// `labctl backfill` gives every region ten minutes of history before its first live sample:
+/// each series starts that much earlier, with no counter reset where the history meets the live
+/// scrapes, and no series more than before (the labels are the vmagent's own). Verify, which runs
+/// again afterwards (r16), still finds every series once per region.
+fn backfill(storage: &str, common: &[&str]) {
+    let t = remote_write_lab::lab::topology::Topology::load(Path::new(LAB)).unwrap();
+    let t = t.with_port_offset(common[3].parse().unwrap()).unwrap();
+    let st = if storage == "cluster" {
+        remote_write_lab::lab::victoria::Storage::Cluster
+    } else {
+        remote_write_lab::lab::victoria::Storage::Single
+    };
+    let vm =
+        remote_write_lab::lab::endpoints::Endpoints::from_topology(&t, st, t.interval(true)).query;
+    let client = remote_write_lab::lab::query::Client::new();
+    let one = |q: String| -> Vec<f64> {
+        client
+            .query(&vm, &[("query", q.clone())])
+            .unwrap_or_else(|e| panic!("{q}: {e:#}"))
+            .vector()
+            .iter()
+            .map(|s| s.value.value().unwrap())
+            .collect()
+    };
+    let regions = ["us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"];
+    let series = |r: &str| one(format!("count(http_requests_total{{region=\"{r}\"}})"));
+    let before: Vec<Vec<f64>> = regions.iter().map(|r| series(r)).collect();
+    let out = labctl(
+        &[
+            &[
+                "backfill",
+                "--fast",
+                "--storage",
+                storage,
+                "--since",
+                "10m",
+                "--step",
+                "10s",
+            ][..],
+            common,
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "labctl backfill:\n{}", text(&out));
+    for (r, before) in regions.iter().zip(before) {
+        let live = one(format!("tfirst_over_time(up{{region=\"{r}\"}}[31d])"));
+        let history = one(format!(
+            "min(tfirst_over_time(http_requests_total{{region=\"{r}\"}}[31d]))"
+        ));
+        assert!(
+            live.len() == 1 && history.len() == 1 && live[0] - history[0] > 590.0,
+            "{r}: live from {live:?}, history from {history:?}\n{}",
+            text(&out)
+        );
+        assert_eq!(series(r), before, "{r}: series before and after");
+        let resets = one(format!(
+            "sum(resets(http_requests_total{{region=\"{r}\"}}[15m]))"
+        ));
+        assert_eq!(
+            resets,
+            [0.0],
+            "{r}: counters reset where history meets the live scrapes"
+        );
+    }
+    let _ = std::io::stderr().write_all(
+        format!(
+            "lab e2e ({storage}): backfill: {}\n",
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains(" wrote "))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+        .as_bytes(),
+    );
 }
 
 /// `labctl load` pushes into every writer of the lab and reads what each storage node stored:
@@ -413,6 +491,37 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
             assert!(r["points"].as_u64().unwrap() > 0, "{r:#}");
         }
     }
+
+    // Both evaluators hold the always-firing Watchdog; compare --alerts pairs them.
+    let sided = labctl_until_success(
+        &[
+            &[
+                "compare",
+                "--alerts",
+                "--json",
+                "--fast",
+                "--storage",
+                storage,
+            ][..],
+            common,
+        ]
+        .concat(),
+        30,
+    );
+    let sided: Value = serde_json::from_slice(&sided.stdout)
+        .unwrap_or_else(|e| panic!("compare --alerts printed no JSON ({e}):\n{}", text(&sided)));
+    let watchdog = sided
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "Watchdog")
+        .unwrap_or_else(|| panic!("no Watchdog: {sided:#}"));
+    assert_eq!(watchdog["vmalert"]["state"], "firing", "{watchdog:#}");
+    assert_eq!(watchdog["receiver"]["state"], "firing", "{watchdog:#}");
+    assert!(
+        watchdog["receiver_minus_vmalert_seconds"].is_f64(),
+        "{watchdog:#}"
+    );
 
     // Every example query of the docs returns data from VictoriaMetrics.
     let t = remote_write_lab::lab::topology::Topology::load(Path::new(LAB)).unwrap();
@@ -880,6 +989,32 @@ fn load_refuses_bad_input_and_a_missing_lab_with_exit_2() {
     let out = labctl(&["load", "--state-dir", tmp.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("no lab state"), "{}", text(&out));
+}
+
+#[test]
+fn backfill_refuses_bad_input_and_a_missing_lab_with_exit_2() {
+    let out = labctl(&["backfill", "--storage", "single", "--step", "500ms"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("whole seconds"), "{}", text(&out));
+    let out = labctl(&["backfill", "--storage", "single", "--region", "mars-1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("known: us-east-1"), "{}", text(&out));
+    // Nothing listens 40000 ports up.
+    let out = labctl(&[
+        "backfill",
+        "--storage",
+        "single",
+        "--wait",
+        "0s",
+        "--port-offset",
+        "40000",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("eu-west-1") || text(&out).contains("us-east-1"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

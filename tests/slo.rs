@@ -65,8 +65,17 @@ fn free_offset(lab: &Path) -> u16 {
         .expect("no free port offset")
 }
 
+/// One lab at a time: two would share the machine's two cores and could pick the same ports.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for this test's turn to run a lab.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A detached single-node lab in a temporary folder, stopped when dropped.
 struct Lab {
+    _turn: std::sync::MutexGuard<'static, ()>,
     _dir: tempfile::TempDir,
     lab: PathBuf,
     common: Vec<String>,
@@ -75,7 +84,8 @@ struct Lab {
 }
 
 impl Lab {
-    fn up(incident: &str) -> Lab {
+    /// Starts the lab once it is `turn`'s go, with `incident` appended to lab.toml.
+    fn up(turn: std::sync::MutexGuard<'static, ()>, incident: &str) -> Lab {
         let dir = tempfile::Builder::new()
             .prefix("rwlab-slo-")
             .tempdir()
@@ -103,6 +113,7 @@ impl Lab {
             .unwrap();
         let endpoints = Endpoints::from_topology(&t, Storage::Single, t.interval(true));
         let l = Lab {
+            _turn: turn,
             _dir: dir,
             lab,
             common,
@@ -185,10 +196,13 @@ fn short_incident_pages_with_the_fast_burn_and_not_the_slow_burn() {
     // scrapes with ?region=eu-west-1). How long the incident may last so that the fast burn fires
     // and the slow burn does not depends on the time of day (errors grow with the load squared):
     // the exporter's model says, and the incident lasts halfway between the two.
+    let turn = turn();
     let incident = unix_now() as u64 + 50;
     let timing = Timing::predict(incident);
     let end = incident + timing.duration;
-    let lab = Lab::up(&format!(
+    let lab = Lab::up(
+        turn,
+        &format!(
         "[[exporter.incident]]\nservice = \"catalog\"\nregion = \"eu-west-1\"\nstart = \"{incident}\"\nduration = \"{}s\"\nerrors = {ERRORS}\n",
         timing.duration
     ));
@@ -324,6 +338,71 @@ fn short_incident_pages_with_the_fast_burn_and_not_the_slow_burn() {
         since < end as f64,
         "the fast burn fired {:.0}s after the incident ended",
         since - end as f64
+    );
+}
+
+/// An incident on every page reaches the writer's series too, which both evaluators hold: each
+/// fires the fast burn for them, and `labctl compare --alerts` puts the two side by side.
+#[test]
+fn both_evaluators_page_on_the_writers_series_and_compare_shows_when() {
+    // auth answers 0.3 % of its requests with 5xx; 300 times that is 79-93 % over the day.
+    let lab = Lab::up(
+        turn(),
+        "[[exporter.incident]]\nservice = \"auth\"\nstart = \"+20s\"\nduration = \"10m\"\nerrors = 300\n",
+    );
+    for evaluator in ["vmalert", "prometheus-receiver"] {
+        let fired = lab.alerts(&[
+            "wait",
+            "HTTPErrorBudgetFastBurn",
+            "--state",
+            "firing",
+            "--evaluator",
+            evaluator,
+            "--timeout",
+            "3m",
+        ]);
+        assert!(
+            fired.status.success(),
+            "{evaluator}: no fast burn:\n{}",
+            text(&fired)
+        );
+    }
+    let out = lab.run(&[
+        "compare",
+        "--alerts",
+        "--json",
+        "--fast",
+        "--storage",
+        "single",
+    ]);
+    assert!(out.status.success(), "compare --alerts:\n{}", text(&out));
+    let sided: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("compare --alerts --json: {e}\n{}", text(&out)));
+    let writer = sided
+        .iter()
+        .find(|a| {
+            a["name"] == "HTTPErrorBudgetFastBurn"
+                && a["labels"]["service"] == "auth"
+                && a["labels"]["cluster"] == "staging-cluster"
+        })
+        .unwrap_or_else(|| panic!("no fast burn for the writer's auth: {sided:#?}"));
+    assert_eq!(writer["vmalert"]["state"], "firing", "{writer:#}");
+    assert_eq!(writer["receiver"]["state"], "firing", "{writer:#}");
+    let lag = writer["receiver_minus_vmalert_seconds"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no difference: {writer:#}"));
+    // Both evaluate every 2 s over the same samples, one written straight to the receiver and
+    // one through VictoriaMetrics' storage path: seconds apart, not minutes.
+    assert!(lag.abs() < 20.0, "{writer:#}");
+    // The regions' series reach VictoriaMetrics only: their alerts are vmalert's alone.
+    assert!(
+        sided.iter().any(|a| a["name"] == "HTTPErrorBudgetFastBurn"
+            && a["labels"]["region"] == "eu-west-1"
+            && a["receiver"].is_null()),
+        "{sided:#?}"
+    );
+    eprintln!(
+        "fast burn on the writer's auth: the receiver's activeAt less vmalert's = {lag:+.1}s"
     );
 }
 

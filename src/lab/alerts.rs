@@ -251,6 +251,80 @@ pub fn reached(rows: &[AlertRow], name: &str, wanted: Wanted, evaluator: Option<
     }
 }
 
+/// Labels one evaluator adds and the other does not: vmalert's rule group and each
+/// evaluator's own label. An alert is the same alert at both evaluators without them.
+const EVALUATOR_ONLY_LABELS: [&str; 2] = ["alertgroup", EVALUATOR_LABEL];
+
+/// One alert as each evaluator holds it: its state and since when it is active there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Held {
+    pub state: String,
+    pub since: String,
+}
+
+/// One alert side by side: vmalert's and the receiver's view of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sided {
+    pub name: String,
+    /// Without [`EVALUATOR_ONLY_LABELS`].
+    pub labels: Labels,
+    pub vmalert: Option<Held>,
+    pub receiver: Option<Held>,
+    /// The receiver's `activeAt` less vmalert's, in seconds, when both hold it.
+    pub receiver_minus_vmalert_seconds: Option<f64>,
+}
+
+/// The evaluators' rows of `rows` paired by alert name and labels: which alerts each evaluator
+/// holds, and how far apart they became active. Alertmanager's rows are left out.
+pub fn side_by_side(rows: &[AlertRow]) -> Vec<Sided> {
+    let mut paired: BTreeMap<(String, Vec<(String, String)>), Sided> = BTreeMap::new();
+    for r in rows {
+        let side = match r.source.as_str() {
+            VMALERT_EVALUATOR | RECEIVER_EVALUATOR => r.source.as_str(),
+            _ => continue,
+        };
+        let mut labels = r.labels.clone();
+        labels.retain(|k, _| !EVALUATOR_ONLY_LABELS.contains(&k.as_str()));
+        let key = (r.name.clone(), labels.clone().into_iter().collect());
+        let entry = paired.entry(key).or_insert_with(|| Sided {
+            name: r.name.clone(),
+            labels,
+            vmalert: None,
+            receiver: None,
+            receiver_minus_vmalert_seconds: None,
+        });
+        let held = Some(Held {
+            state: r.state.clone(),
+            since: r.since.clone(),
+        });
+        if side == VMALERT_EVALUATOR {
+            entry.vmalert = held;
+        } else {
+            entry.receiver = held;
+        }
+    }
+    let mut out: Vec<Sided> = paired.into_values().collect();
+    for s in &mut out {
+        if let (Some(v), Some(r)) = (&s.vmalert, &s.receiver) {
+            s.receiver_minus_vmalert_seconds = match (unix(&v.since), unix(&r.since)) {
+                (Some(v), Some(r)) => Some(r - v),
+                _ => None,
+            };
+        }
+    }
+    // Alerts both hold first.
+    out.sort_by_key(|s| s.receiver_minus_vmalert_seconds.is_none());
+    out
+}
+
+/// An RFC 3339 instant in Unix seconds.
+fn unix(rfc3339: &str) -> Option<f64> {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +386,54 @@ mod tests {
         assert!(!reached(&rows, "StaleRegion", Wanted::Resolved, None));
         assert!(reached(&rows, "TargetDown", Wanted::Resolved, None));
         assert!(reached(&rows, "Absent", Wanted::Resolved, None));
+    }
+
+    #[test]
+    fn side_by_side_pairs_an_alert_across_evaluators_without_their_own_labels() {
+        let row = |source: &str, name: &str, since: &str, extra: &[(&str, &str)]| AlertRow {
+            source: source.into(),
+            name: name.into(),
+            state: "firing".into(),
+            since: since.into(),
+            labels: [("service", "auth"), ("cluster", "staging-cluster")]
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let rows = [
+            row(
+                "vmalert",
+                "HTTPErrorBudgetFastBurn",
+                "2026-12-06T15:40:21.250Z",
+                &[("alertgroup", "slo-alerts"), ("evaluator", "vmalert")],
+            ),
+            row(
+                "prometheus-receiver",
+                "HTTPErrorBudgetFastBurn",
+                "2026-12-06T15:40:24.750000001Z",
+                &[],
+            ),
+            row(
+                "vmalert",
+                "HTTPErrorBudgetFastBurn",
+                "2026-12-06T15:40:20Z",
+                &[("region", "eu-west-1"), ("evaluator", "vmalert")],
+            ),
+            row(
+                "alertmanager",
+                "HTTPErrorBudgetFastBurn",
+                "2026-12-06T15:40:22Z",
+                &[],
+            ),
+        ];
+        let s = side_by_side(&rows);
+        assert_eq!(s.len(), 2, "{s:#?}");
+        let both = &s[0];
+        assert!(both.vmalert.is_some() && both.receiver.is_some());
+        assert!(!both.labels.contains_key("evaluator") && !both.labels.contains_key("alertgroup"));
+        let lag = both.receiver_minus_vmalert_seconds.unwrap();
+        assert!((lag - 3.5).abs() < 1e-6, "{lag}");
+        assert!(s[1].receiver.is_none() && s[1].receiver_minus_vmalert_seconds.is_none());
     }
 }

@@ -174,6 +174,33 @@ pub fn push_config(
     })
 }
 
+/// The query that finds the oldest `http_requests_total` sample of a region: the backfill is
+/// visible once it is older than the live history.
+pub fn oldest_query(region: &str) -> String {
+    format!(
+        "min(tfirst_over_time(http_requests_total{{job=\"{EXPORTER_JOB}\", region=\"{region}\"}}[{LOOKBACK}]))"
+    )
+}
+
+/// Whether VictoriaMetrics already serves the start of `plan` for `region`. Asked with
+/// `nocache=1`: a cached answer from before the backfill would say no for ever.
+pub fn visible(
+    client: &Client,
+    query: &Endpoint,
+    region: &str,
+    plan: &Plan,
+) -> anyhow::Result<bool> {
+    let q = oldest_query(region);
+    let oldest = client
+        .query(query, &[("query", q.clone()), ("nocache", "1".into())])
+        .with_context(|| format!("asking VictoriaMetrics for {region}'s oldest sample"))?
+        .vector();
+    Ok(oldest
+        .first()
+        .and_then(|s| s.value.value())
+        .is_some_and(|t| t <= (plan.start + plan.step / 2) as f64))
+}
+
 /// The servers whose rollup result cache must be reset after a backfill: each vmselect, or the
 /// single node. Cached results for past ranges would otherwise hide the new samples.
 pub fn query_nodes(e: &Endpoints) -> Vec<(String, Endpoint)> {

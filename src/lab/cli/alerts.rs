@@ -74,7 +74,7 @@ fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
-fn read(client: &Client, e: &Endpoints) -> anyhow::Result<Vec<AlertRow>> {
+pub(super) fn read(client: &Client, e: &Endpoints) -> anyhow::Result<Vec<AlertRow>> {
     let evaluators = [
         (VMALERT_EVALUATOR, &e.vmalert),
         (RECEIVER_EVALUATOR, &e.receiver),

@@ -83,9 +83,19 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<Outcome> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let mut dropped = 0;
+    let mut written = Vec::new();
     for (r, origin) in &origins {
         let plan = Plan::before(origin.first, args.since, step)?;
-        dropped += write_region(&runtime, &t.exporter, r, origin, &plan)?;
+        let (sent, lost) = write_region(&runtime, &t.exporter, r, origin, &plan)?;
+        dropped += lost;
+        if sent > 0 {
+            written.push((r.name.as_str(), plan));
+        }
+    }
+    // The storage makes new rows searchable after its buffers flush; the cache is reset after
+    // that, so that no query in between caches an answer without them.
+    for (region, plan) in &written {
+        await_visible(&client, &e.query, region, plan)?;
     }
     for (name, node) in backfill::query_nodes(&e) {
         backfill::reset_cache(&client, &name, &node)?;
@@ -147,14 +157,45 @@ fn first_sample(
     }
 }
 
-/// Writes one region's history; returns the samples dropped.
+/// Waits until VictoriaMetrics serves the start of `plan` for `region`.
+fn await_visible(
+    client: &Client,
+    query: &crate::lab::endpoints::Endpoint,
+    region: &str,
+    plan: &Plan,
+) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let mut told = false;
+    while !backfill::visible(client, query, region, plan)? {
+        if t0.elapsed() > VISIBLE_WITHIN {
+            anyhow::bail!(
+                "{region}: the history was written but VictoriaMetrics does not serve it after {}s \
+                 ({} is newer than {})",
+                VISIBLE_WITHIN.as_secs(),
+                backfill::oldest_query(region),
+                plan.start
+            );
+        }
+        if !told {
+            eprintln!("{region}: waiting for the storage to serve the history");
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Ok(())
+}
+
+/// How long written rows may take to become searchable (buffers of vminsert and the storage).
+const VISIBLE_WITHIN: Duration = Duration::from_secs(60);
+
+/// Writes one region's history; returns the samples written and dropped.
 fn write_region(
     runtime: &tokio::runtime::Runtime,
     exporter: &crate::lab::topology::Exporter,
     r: &RegionExpect,
     origin: &Origin,
     plan: &Plan,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, u64)> {
     let model = backfill::exporter_model(exporter, origin.first as u64)?;
     let cfg = backfill::push_config(plan, &r.name, origin, &r.remote_write_url)?;
     let samples = model.series_count() as u64 * plan.rounds;
@@ -198,7 +239,7 @@ fn write_region(
             String::new()
         }
     );
-    Ok(dropped)
+    Ok((written, dropped))
 }
 
 /// Prints how far the rounds are, every few seconds, until `done`.

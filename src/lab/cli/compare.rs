@@ -9,7 +9,10 @@ use clap::Args;
 
 use super::endpoints::EndpointArgs;
 use super::{parse_duration, LabArgs, Outcome};
+use crate::lab::alerts;
 use crate::lab::compare::{self, Backend, Comparison, Range};
+use crate::lab::endpoints::Endpoints;
+use crate::lab::query::Client;
 use crate::lab::verify::delays::Budget;
 
 /// Run the query set against the Prometheus receiver and VictoriaMetrics over the same range.
@@ -22,8 +25,17 @@ use crate::lab::verify::delays::Budget;
 /// have every point.
 /// Exit code 1 when a query failed on a backend or matched no series.
 ///
+/// With --alerts it compares the two rule evaluators instead, which load the same rules/*.yml:
+/// every alert vmalert (over VictoriaMetrics) and the Prometheus receiver (over its own TSDB)
+/// hold, paired by name and labels (less `alertgroup` and `evaluator`, which only one of them
+/// adds), with its state and `activeAt` at each and the receiver's less vmalert's. Both see the
+/// writer's series (`cluster="staging-cluster"`); the regions' series only reach
+/// VictoriaMetrics, so their alerts show at vmalert alone. `activeAt` is when an alert became
+/// pending, which for a rule without `for` is when it fired.
+///
 ///   $ labctl compare
 ///   $ labctl compare --range 15m --repeat 20 --json
+///   $ labctl compare --alerts
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct CompareArgs {
@@ -54,6 +66,10 @@ pub struct CompareArgs {
     )]
     tolerance: f64,
 
+    /// Compare the alerts of the two rule evaluators instead of the query results.
+    #[arg(long, help_heading = "Alerts")]
+    alerts: bool,
+
     /// Print JSON instead of a table.
     #[arg(long, help_heading = "Output")]
     json: bool,
@@ -61,6 +77,9 @@ pub struct CompareArgs {
 
 pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
     let (_, e) = args.endpoints.resolve(&args.lab)?;
+    if args.alerts {
+        return compare_alerts(&e, args.json);
+    }
     let file = args
         .queries
         .clone()
@@ -112,6 +131,42 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// vmalert's and the receiver's alerts, side by side.
+fn compare_alerts(e: &Endpoints, json: bool) -> anyhow::Result<Outcome> {
+    let rows = super::alerts::read(&Client::new(), e)?;
+    let sided = alerts::side_by_side(&rows);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sided)?);
+        return Ok(Outcome::Ok);
+    }
+    let held = |h: &Option<alerts::Held>| {
+        h.as_ref().map_or("-".to_string(), |h| {
+            format!("{} since {}", h.state, h.since)
+        })
+    };
+    println!(
+        "{:<28} {:<44} {:<48} {:<48} RECEIVER − VMALERT",
+        "ALERT", "LABELS", "VMALERT", "RECEIVER"
+    );
+    for s in &sided {
+        let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "{:<28} {:<44} {:<48} {:<48} {}",
+            s.name,
+            labels.join(","),
+            held(&s.vmalert),
+            held(&s.receiver),
+            s.receiver_minus_vmalert_seconds
+                .map_or("-".to_string(), |d| format!("{d:+.1}s"))
+        );
+    }
+    if sided.is_empty() {
+        println!("(neither evaluator holds an alert)");
+    }
+    let _ = std::io::stdout().flush();
+    Ok(Outcome::Ok)
 }
 
 /// The `promql compare` blocks of a Markdown file; none is an error.
