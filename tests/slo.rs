@@ -109,7 +109,8 @@ impl Lab {
             offset.to_string(),
         ];
         let t = Topology::load(&lab)
-            .and_then(|t| Ok(t.with_port_offset(offset)?))
+            .unwrap()
+            .with_port_offset(offset)
             .unwrap();
         let endpoints = Endpoints::from_topology(&t, Storage::Single, t.interval(true));
         let l = Lab {
@@ -350,42 +351,37 @@ fn both_evaluators_page_on_the_writers_series_and_compare_shows_when() {
         turn(),
         "[[exporter.incident]]\nservice = \"auth\"\nstart = \"+20s\"\nduration = \"10m\"\nerrors = 300\n",
     );
-    for evaluator in ["vmalert", "prometheus-receiver"] {
-        let fired = lab.alerts(&[
-            "wait",
-            "HTTPErrorBudgetFastBurn",
-            "--state",
-            "firing",
-            "--evaluator",
-            evaluator,
-            "--timeout",
-            "3m",
+    // Poll until both evaluators fire it for the writer's series (each may be first).
+    let started = std::time::Instant::now();
+    let (sided, writer) = loop {
+        let out = lab.run(&[
+            "compare",
+            "--alerts",
+            "--json",
+            "--fast",
+            "--storage",
+            "single",
         ]);
-        assert!(
-            fired.status.success(),
-            "{evaluator}: no fast burn:\n{}",
-            text(&fired)
-        );
-    }
-    let out = lab.run(&[
-        "compare",
-        "--alerts",
-        "--json",
-        "--fast",
-        "--storage",
-        "single",
-    ]);
-    assert!(out.status.success(), "compare --alerts:\n{}", text(&out));
-    let sided: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("compare --alerts --json: {e}\n{}", text(&out)));
-    let writer = sided
-        .iter()
-        .find(|a| {
-            a["name"] == "HTTPErrorBudgetFastBurn"
-                && a["labels"]["service"] == "auth"
-                && a["labels"]["cluster"] == "staging-cluster"
-        })
-        .unwrap_or_else(|| panic!("no fast burn for the writer's auth: {sided:#?}"));
+        assert!(out.status.success(), "compare --alerts:\n{}", text(&out));
+        let sided: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("compare --alerts --json: {e}\n{}", text(&out)));
+        let writer = sided
+            .iter()
+            .find(|a| {
+                a["name"] == "HTTPErrorBudgetFastBurn"
+                    && a["labels"]["service"] == "auth"
+                    && a["labels"]["cluster"] == "staging-cluster"
+            })
+            .cloned();
+        let both = writer.as_ref().is_some_and(|w| {
+            w["vmalert"]["state"] == "firing" && w["receiver"]["state"] == "firing"
+        });
+        if both || started.elapsed() > std::time::Duration::from_secs(180) {
+            break (sided, writer);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    };
+    let writer = writer.unwrap_or_else(|| panic!("no fast burn for the writer's auth: {sided:#?}"));
     assert_eq!(writer["vmalert"]["state"], "firing", "{writer:#}");
     assert_eq!(writer["receiver"]["state"], "firing", "{writer:#}");
     let lag = writer["receiver_minus_vmalert_seconds"]

@@ -146,21 +146,31 @@ fn compare_alerts(e: &Endpoints, json: bool) -> anyhow::Result<Outcome> {
             format!("{} since {}", h.state, h.since)
         })
     };
-    println!(
-        "{:<28} {:<44} {:<48} {:<48} RECEIVER − VMALERT",
-        "ALERT", "LABELS", "VMALERT", "RECEIVER"
-    );
+    let mut rows = vec![[
+        "ALERT".to_string(),
+        "LABELS".into(),
+        "VMALERT".into(),
+        "RECEIVER".into(),
+        "RECEIVER − VMALERT".into(),
+    ]];
     for s in &sided {
         let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!(
-            "{:<28} {:<44} {:<48} {:<48} {}",
-            s.name,
+        rows.push([
+            s.name.clone(),
             labels.join(","),
             held(&s.vmalert),
             held(&s.receiver),
             s.receiver_minus_vmalert_seconds
-                .map_or("-".to_string(), |d| format!("{d:+.1}s"))
-        );
+                .map_or("-".to_string(), |d| format!("{d:+.1}s")),
+        ]);
+    }
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let widths = [width(0), width(1), width(2), width(3)];
+    for r in &rows {
+        let cells: Vec<String> = (0..4)
+            .map(|i| format!("{:<w$}", r[i], w = widths[i]))
+            .collect();
+        println!("{}  {}", cells.join("  "), r[4]);
     }
     if sided.is_empty() {
         println!("(neither evaluator holds an alert)");
