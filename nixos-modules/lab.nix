@@ -271,6 +271,7 @@ in {
           prometheus-writer = defaults (common "prometheus-writer"
             // {
               inherit (t.prometheus.writer) port;
+              retentionTime = t.retention_period;
               settings = rwlab.writerConfig {
                 inherit lab hostOf storage;
                 interval = cfg.scrapeInterval;
@@ -281,6 +282,7 @@ in {
           prometheus-receiver = defaults (common "prometheus-receiver"
             // {
               inherit (t.prometheus.receiver) port;
+              retentionTime = t.retention_period;
               remoteWriteReceiver = true;
               # Alerts sent before Alertmanager is discovered are resent after this, not 1m.
               alertResendDelay = cfg.scrapeInterval;

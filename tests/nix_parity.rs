@@ -243,6 +243,43 @@ fn receiver_resends_alerts_after_one_interval_in_both() {
     );
 }
 
+/// lab.toml's retention_period reaches every store, labctl's and the NixOS units alike.
+#[test]
+fn retention_reaches_every_store_in_both() {
+    let t = Topology::load(&std::path::Path::new(ROOT).join("lab.toml")).unwrap();
+    let r = &t.retention_period;
+    let flag = |program: &str| {
+        if program == "prometheus" {
+            format!("--storage.tsdb.retention.time={r}")
+        } else {
+            format!("-retentionPeriod={r}")
+        }
+    };
+    for (storage, attr) in [
+        (Storage::Cluster, "footprintCluster"),
+        (Storage::Single, "footprintSingle"),
+    ] {
+        let plan = render::plan(&t, &options(storage));
+        let units = nix_eval(&format!("(import ./nix/eval/checks.nix {{}}).{attr}"));
+        let stores: Vec<_> = plan
+            .iter()
+            .filter(|c| matches!(c.program(), "prometheus" | "vmstorage" | "victoria-metrics"))
+            .collect();
+        assert_eq!(
+            stores.len(),
+            if storage == Storage::Cluster { 4 } else { 3 }
+        );
+        for c in stores {
+            let want = flag(c.program());
+            assert!(c.args.contains(&want), "labctl {}: {:?}", c.name, c.args);
+            let exec = units[format!("rwlab-{}", c.name)]["exec"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no unit rwlab-{} in {units}", c.name));
+            assert!(exec.contains(&want), "NixOS rwlab-{}: {exec}", c.name);
+        }
+    }
+}
+
 /// The settings that keep the lab's memory small reach labctl's processes and the NixOS units
 /// alike: every Go program's environment (`GOGC`) and vmstorage's `-rpc.disableCompression`.
 #[test]

@@ -29,6 +29,9 @@ use crate::lab::victoria::Storage;
 /// retention is a month).
 const LOOKBACK: &str = "31d";
 
+/// How far inside the retention a backfill must start: the store compares with its own clock.
+const RETENTION_MARGIN: Duration = Duration::from_secs(600);
+
 /// Where a region's live history begins in the store, and the labels its vmagent adds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Origin {
@@ -112,6 +115,24 @@ impl Plan {
             rounds,
             step,
         })
+    }
+
+    /// The plan's first round must lie within the store's retention (with `RETENTION_MARGIN` to
+    /// spare) at `now`: VictoriaMetrics accepts older samples and drops them without a word.
+    pub fn within(&self, retention: Duration, now: u64) -> anyhow::Result<()> {
+        let oldest_kept = now.saturating_sub(retention.as_secs()) + RETENTION_MARGIN.as_secs();
+        if self.start < oldest_kept {
+            let room = Duration::from_secs(self.last().saturating_sub(oldest_kept));
+            bail!(
+                "the history would start {} ago, beyond the lab's retention_period ({}): \
+                 VictoriaMetrics drops older samples. Backfill at most {} before the first \
+                 sample, or raise retention_period in lab.toml and start the lab again",
+                humantime::format_duration(Duration::from_secs(now.saturating_sub(self.start))),
+                humantime::format_duration(retention),
+                humantime::format_duration(room)
+            );
+        }
+        Ok(())
     }
 
     /// The Unix second of the last round.
@@ -248,6 +269,24 @@ mod tests {
         // A first sample on a whole second is not rewritten either.
         let q = Plan::before(1_000_005.0, Duration::from_secs(10), Duration::from_secs(5)).unwrap();
         assert_eq!((q.start, q.last()), (999_995, 1_000_000));
+    }
+
+    #[test]
+    fn plan_within_retention_or_an_error_that_says_how_much_fits() {
+        let now = 2_000_000;
+        let day = Duration::from_secs(86_400);
+        let p = Plan::before(
+            now as f64,
+            Duration::from_secs(3 * 86_400),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let e = p.within(day, now).unwrap_err().to_string();
+        assert!(
+            e.contains("retention_period (1day)") && e.contains("at most 23h 49m 40s"),
+            "{e}"
+        );
+        assert!(p.within(4 * day, now).is_ok());
     }
 
     #[test]

@@ -330,11 +330,37 @@ impl Topology {
                 ),
             ));
         }
+        self.retention()
+            .map_err(|e| invalid("retention_period", e))?;
         self.validate_exporter()?;
         self.validate_names()?;
         self.validate_routes()?;
         self.validate_incidents()?;
         self.validate_ports()
+    }
+
+    /// `retention_period` as a duration. Both VictoriaMetrics and Prometheus take it, so it must
+    /// be a whole number of hours, days, weeks or years (`12h`, `1d`, `2w`, `1y`): a bare number
+    /// means months to VictoriaMetrics and nothing to Prometheus.
+    pub fn retention(&self) -> Result<Duration, String> {
+        let r = self.retention_period.trim();
+        let unit = |c: char| match c {
+            'h' => Some(3_600),
+            'd' => Some(86_400),
+            'w' => Some(7 * 86_400),
+            'y' => Some(365 * 86_400),
+            _ => None,
+        };
+        let parsed = r.char_indices().last().and_then(|(i, c)| {
+            let n: u64 = r[..i].parse().ok()?;
+            Some(n * unit(c)?)
+        });
+        match parsed {
+            Some(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+            _ => Err(format!(
+                "{r:?} must be a whole number of hours, days, weeks or years, above zero (12h, 1d, 2w, 1y)"
+            )),
+        }
     }
 
     /// The fleet's size and churn are what mock-exporter accepts.
@@ -707,6 +733,32 @@ mod tests {
         assert_eq!(t.interval(false), Duration::from_secs(15));
         assert_eq!(t.prometheus.writer.cluster, "staging-cluster");
         assert_eq!(t.latency_offset, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn retention_period_is_read_in_units_both_stores_take() {
+        let with = |r: &str| {
+            Topology::parse(&include_str!("../../lab.toml").replace(
+                "retention_period = \"1d\"",
+                &format!("retention_period = \"{r}\""),
+            ))
+        };
+        assert_eq!(
+            with("1d").unwrap().retention(),
+            Ok(Duration::from_secs(86_400))
+        );
+        assert_eq!(
+            with("2w").unwrap().retention(),
+            Ok(Duration::from_secs(14 * 86_400))
+        );
+        assert_eq!(
+            with("12h").unwrap().retention(),
+            Ok(Duration::from_secs(43_200))
+        );
+        for bad in ["1", "0d", "1.5d", "d", "3 days", ""] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("retention_period"), "{bad}: {e}");
+        }
     }
 
     #[test]

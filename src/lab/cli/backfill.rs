@@ -81,11 +81,19 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<Outcome> {
         .iter()
         .map(|r| first_sample(&client, &e.query, &r.name, deadline).map(|o| (*r, o)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let retention = t.retention().map_err(anyhow::Error::msg)?;
+    let plans = origins
+        .iter()
+        .map(|(_, o)| {
+            let plan = Plan::before(o.first, args.since, step)?;
+            plan.within(retention, push::unix_now())?;
+            Ok(plan)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let mut dropped = 0;
     let mut written = Vec::new();
-    for (r, origin) in &origins {
-        let plan = Plan::before(origin.first, args.since, step)?;
+    for ((r, origin), plan) in origins.iter().zip(plans) {
         let (sent, lost) = write_region(&runtime, &t.exporter, r, origin, &plan)?;
         dropped += lost;
         if sent > 0 {
