@@ -11,7 +11,7 @@ use super::endpoints::EndpointArgs;
 use super::{parse_duration, LabArgs, Outcome};
 use crate::exporter::push::{self, stats::Stats};
 use crate::lab::backfill::{self, Origin, Plan};
-use crate::lab::endpoints::RegionExpect;
+use crate::lab::endpoints::{Endpoints, RegionExpect};
 use crate::lab::query::Client;
 
 /// Write the history the lab's vmagents would have scraped before the lab started.
@@ -75,7 +75,8 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<Outcome> {
     }
     let regions = chosen(&e.regions, &args.regions)?;
     let client = Client::new();
-    // Every region's origin first: a lab without samples fails before anything is written.
+    // Every region's origin and plan first: a lab without samples, or history beyond the
+    // retention, fails before anything is written.
     let deadline = Instant::now() + args.wait;
     let origins = regions
         .iter()
@@ -92,36 +93,33 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<Outcome> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let mut dropped = 0;
-    let mut written = Vec::new();
-    for ((r, origin), plan) in origins.iter().zip(plans) {
-        let (sent, lost) = write_region(&runtime, &t.exporter, r, origin, &plan)?;
+    for ((r, origin), plan) in origins.iter().zip(&plans) {
+        let (sent, lost) = write_region(&runtime, &t.exporter, r, origin, plan)?;
         dropped += lost;
+        // The storage makes rows searchable once its buffers flush; the caches are reset after
+        // that, so that no query in between caches an answer without them.
         if sent > 0 {
-            written.push((r.name.as_str(), plan));
+            await_visible(&client, &e.query, &r.name, plan)?;
         }
     }
-    // The storage makes new rows searchable after its buffers flush; the cache is reset after
-    // that, so that no query in between caches an answer without them.
-    for (region, plan) in &written {
-        await_visible(&client, &e.query, region, plan)?;
-    }
-    for (name, node) in backfill::query_nodes(&e) {
-        backfill::reset_cache(&client, &name, &node)?;
-    }
-    println!(
-        "reset the rollup result cache of {}",
-        backfill::query_nodes(&e)
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    reset_caches(&client, &e)?;
     Ok(if dropped == 0 {
         Outcome::Ok
     } else {
         eprintln!("labctl: {dropped} samples were dropped: the history has gaps");
         Outcome::Failed
     })
+}
+
+/// Resets the rollup result cache of every vmselect (or the single node).
+fn reset_caches(client: &Client, e: &Endpoints) -> anyhow::Result<()> {
+    let nodes = backfill::query_nodes(e);
+    for (name, node) in &nodes {
+        backfill::reset_cache(client, name, node)?;
+    }
+    let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
+    println!("reset the rollup result cache of {}", names.join(", "));
+    Ok(())
 }
 
 /// The regions named (all when none); an unknown name is an error that lists the known ones.
