@@ -195,7 +195,13 @@ fn backfill(storage: &str, common: &[&str]) {
             .collect()
     };
     let regions = ["us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"];
-    let series = |r: &str| one(format!("count(http_requests_total{{region=\"{r}\"}})"));
+    // Every series the store holds for the region, live or not: a backfill with other labels
+    // would add series.
+    let series = |r: &str| {
+        one(format!(
+            "count(last_over_time(http_requests_total{{region=\"{r}\"}}[31d]))"
+        ))
+    };
     let before: Vec<Vec<f64>> = regions.iter().map(|r| series(r)).collect();
     let out = labctl(
         &[

@@ -317,12 +317,27 @@ pub fn side_by_side(rows: &[AlertRow]) -> Vec<Sided> {
     out
 }
 
-/// An RFC 3339 instant in Unix seconds.
+/// An RFC 3339 instant in Unix seconds: `Z` or a numeric offset (`+07:00`), which Go writes
+/// for a server whose zone is not UTC.
 fn unix(rfc3339: &str) -> Option<f64> {
-    humantime::parse_rfc3339(rfc3339)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs_f64())
+    let utc = |t: &str| {
+        humantime::parse_rfc3339(t)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64())
+    };
+    if rfc3339.ends_with('Z') {
+        return utc(rfc3339);
+    }
+    let (base, offset) = rfc3339.split_at(rfc3339.len().checked_sub(6)?);
+    let sign = match offset.as_bytes().first()? {
+        b'+' => 1.0,
+        b'-' => -1.0,
+        _ => return None,
+    };
+    let (h, m) = offset[1..].split_once(':')?;
+    let offset = sign * (h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0);
+    Some(utc(&format!("{base}Z"))? - offset)
 }
 
 #[cfg(test)]
@@ -435,5 +450,14 @@ mod tests {
         let lag = both.receiver_minus_vmalert_seconds.unwrap();
         assert!((lag - 3.5).abs() < 1e-6, "{lag}");
         assert!(s[1].receiver.is_none() && s[1].receiver_minus_vmalert_seconds.is_none());
+    }
+
+    #[test]
+    fn unix_reads_utc_and_numeric_offsets() {
+        let z = unix("2026-12-06T15:40:21.25Z").unwrap();
+        assert_eq!(unix("2026-12-06T22:40:21.25+07:00"), Some(z));
+        assert_eq!(unix("2026-12-06T12:10:21.25-03:30"), Some(z));
+        assert_eq!(unix("2026-12-06T15:40:21.25"), None);
+        assert_eq!(unix(""), None);
     }
 }

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::exporter::fleet::{Churn, FleetOptions, Model};
+use crate::exporter::catalog::{Fam, FAMILIES};
+use crate::exporter::fleet::{Churn, FleetOptions, Model, Sink, Value};
 use crate::exporter::incident::Spec;
 use crate::exporter::push::{self, Page};
 use crate::lab::endpoints::{Endpoint, Endpoints};
@@ -24,6 +25,7 @@ use crate::lab::query::{Client, Labels};
 use crate::lab::render::EXPORTER_JOB;
 use crate::lab::topology::Exporter;
 use crate::lab::victoria::Storage;
+use crate::scrape;
 
 /// How far back [`origin`] looks for a region's first sample (VictoriaMetrics' default
 /// retention is a month).
@@ -46,29 +48,21 @@ pub fn origin_query(region: &str) -> String {
     format!("tfirst_over_time(up{{job=\"{EXPORTER_JOB}\", region=\"{region}\"}}[{LOOKBACK}])")
 }
 
-/// The region's [`Origin`], from VictoriaMetrics.
+/// The region's [`Origin`], from VictoriaMetrics: the labels of its `up` series, and the
+/// older of its first `up` sample and its oldest `http_requests_total` sample (which is older
+/// when the region was backfilled before: a second backfill goes on further back).
 pub fn origin(client: &Client, query: &Endpoint, region: &str) -> anyhow::Result<Origin> {
     let q = origin_query(region);
     let found = client
         .query(query, &[("query", q.clone())])
         .with_context(|| format!("asking VictoriaMetrics for {region}'s first sample"))?
         .vector();
-    match found.as_slice() {
+    let up = match found.as_slice() {
         [] => bail!(
             "VictoriaMetrics holds no sample of {region}'s scrape yet ({q} is empty): start the \
              lab and wait until it is green (labctl verify --wait 60s)"
         ),
-        [one] => {
-            let first = one
-                .value
-                .value()
-                .filter(|t| t.is_finite() && *t > 0.0)
-                .with_context(|| format!("{q}: {:?} is not a time", one.value.1))?;
-            Ok(Origin {
-                labels: one.metric.clone(),
-                first,
-            })
-        }
+        [one] => one,
         many => {
             let instances: Vec<&str> = many
                 .iter()
@@ -81,7 +75,37 @@ pub fn origin(client: &Client, query: &Endpoint, region: &str) -> anyhow::Result
                 instances.join(", ")
             )
         }
+    };
+    let first = up
+        .value
+        .value()
+        .filter(|t| t.is_finite() && *t > 0.0)
+        .with_context(|| format!("{q}: {:?} is not a time", up.value.1))?;
+    let oldest = oldest(client, query, region, false)?.unwrap_or(first);
+    Ok(Origin {
+        labels: up.metric.clone(),
+        first: first.min(oldest),
+    })
+}
+
+/// The region's oldest `http_requests_total` sample, if any; `fresh` asks past the cache.
+fn oldest(
+    client: &Client,
+    query: &Endpoint,
+    region: &str,
+    fresh: bool,
+) -> anyhow::Result<Option<f64>> {
+    let mut params = vec![("query", oldest_query(region))];
+    if fresh {
+        params.push(("nocache", "1".into()));
     }
+    Ok(client
+        .query(query, &params)
+        .with_context(|| format!("asking VictoriaMetrics for {region}'s oldest sample"))?
+        .vector()
+        .first()
+        .and_then(|s| s.value.value())
+        .filter(|t| t.is_finite() && *t > 0.0))
 }
 
 /// The rounds of one region's backfill: every `step` seconds from `start`, the last one a step
@@ -182,7 +206,7 @@ pub fn push_config(
         concurrency: 2,
         batch_size: 10_000,
         retry_on_429: true,
-        drain: Duration::from_secs(30),
+        drain: Duration::from_secs(60),
         page: Page {
             region: Some(region.to_string()),
             labels: origin
@@ -211,15 +235,83 @@ pub fn visible(
     region: &str,
     plan: &Plan,
 ) -> anyhow::Result<bool> {
-    let q = oldest_query(region);
-    let oldest = client
-        .query(query, &[("query", q.clone()), ("nocache", "1".into())])
-        .with_context(|| format!("asking VictoriaMetrics for {region}'s oldest sample"))?
-        .vector();
-    Ok(oldest
-        .first()
-        .and_then(|s| s.value.value())
+    Ok(oldest(client, query, region, true)?
         .is_some_and(|t| t <= (plan.start + plan.step / 2) as f64))
+}
+
+/// What tells one simulated fleet from another on a page: its series and the memory of each
+/// host (drawn from the seed). A lab started with another scale or seed than lab.toml's has
+/// another fingerprint, and a backfill from lab.toml would not join its series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fingerprint {
+    /// Every series of the page (a histogram counts its buckets, `_sum` and `_count`).
+    pub series: usize,
+    /// `node_memory_MemTotal_bytes` of every host, sorted.
+    pub memory: Vec<u64>,
+}
+
+/// The model's fingerprint at `now`.
+pub fn model_fingerprint(model: &Model, now: u64) -> Fingerprint {
+    struct Memory(Vec<u64>);
+    impl Sink for Memory {
+        fn series(&mut self, family: Fam, _: &[(&str, &str)], value: Value) {
+            if let (Fam::NodeMemTotal, Value::Gauge(v)) = (family, value) {
+                self.0.push(v as u64);
+            }
+        }
+    }
+    let mut memory = Memory(Vec::new());
+    model.emit(now, &mut memory);
+    memory.0.sort_unstable();
+    Fingerprint {
+        series: model.series_count(),
+        memory: memory.0,
+    }
+}
+
+/// The fingerprint of a scraped page (the exporter's own `/metrics`).
+pub fn page_fingerprint(page: &[scrape::Series]) -> Fingerprint {
+    let families: Vec<&str> = FAMILIES.iter().map(|f| f.name).collect();
+    let ours = |name: &str| {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        families.contains(&name) || families.contains(&base)
+    };
+    let mut memory: Vec<u64> = page
+        .iter()
+        .filter(|s| s.name == "node_memory_MemTotal_bytes")
+        .map(|s| s.value as u64)
+        .collect();
+    memory.sort_unstable();
+    Fingerprint {
+        series: page.iter().filter(|s| ours(&s.name)).count(),
+        memory,
+    }
+}
+
+/// Checks that the running exporter serves what `model` generates: the same series and hosts.
+pub fn check_exporter(client: &Client, exporter: &Endpoint, model: &Model) -> anyhow::Result<()> {
+    let page = client
+        .text(exporter, "")
+        .and_then(|t| scrape::parse(&t))
+        .with_context(|| format!("reading the exporter at {}", exporter.url))?;
+    let live = page_fingerprint(&page);
+    let mine = model_fingerprint(model, push::unix_now());
+    if live != mine {
+        bail!(
+            "the exporter at {} serves {} series from {} hosts, lab.toml's [exporter] gives {} \
+             from {} (or other hosts): the lab runs another scale or seed, so the history would \
+             not join its series. Pass the lab's --scale, or start it from this lab.toml",
+            exporter.url,
+            live.series,
+            live.memory.len(),
+            mine.series,
+            mine.memory.len()
+        );
+    }
+    Ok(())
 }
 
 /// The servers whose rollup result cache must be reset after a backfill: each vmselect, or the
@@ -251,7 +343,6 @@ pub fn reset_cache(client: &Client, name: &str, node: &Endpoint) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exporter::fleet::Sink;
     use crate::lab::query::{InstantSeries, Recorded, Sample};
 
     #[test]
@@ -301,10 +392,18 @@ mod tests {
             "resultType": "vector",
             "result": found.iter().map(|s| serde_json::json!({"metric": s.metric, "value": [1.0e9, s.value.1]})).collect::<Vec<_>>()
         }});
-        let client = Client::with_transport(Recorded(vec![(
-            vec!["tfirst_over_time(up{job=\"mock-exporter\", region=\"eu-west-1\"}[31d])"],
-            answer.to_string(),
-        )]));
+        let oldest = r#"{"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [1e9, "1765000000.5"]}]}}"#;
+        let client = Client::with_transport(Recorded(vec![
+            (
+                vec!["tfirst_over_time(up{job=\"mock-exporter\", region=\"eu-west-1\"}[31d])"],
+                answer.to_string(),
+            ),
+            (
+                vec!["min(tfirst_over_time(http_requests_total"],
+                oldest.to_string(),
+            ),
+        ]));
         origin(&client, &Endpoint::new("http://vmauth"), "eu-west-1")
     }
 
@@ -386,6 +485,33 @@ mod tests {
         let burning = errors(started + 120, Some("eu-west-1"));
         assert!(burning > 50.0 * quiet, "{quiet} → {burning}");
         assert!(errors(started + 120, Some("us-east-1")) < 2.0 * quiet);
+    }
+
+    #[test]
+    fn origin_goes_on_from_an_earlier_backfill() {
+        let o = origin_of(vec![up("127.0.0.1:2112", "1765000100")]).unwrap();
+        // The recorded oldest http_requests_total sample is older than the first `up`.
+        assert_eq!(o.first, 1_765_000_000.5);
+    }
+
+    #[test]
+    fn fingerprint_of_the_page_is_the_models_and_tells_scales_and_seeds_apart() {
+        let t = crate::lab::topology::Topology::parse(include_str!("../../lab.toml")).unwrap();
+        let now = 1_790_900_000;
+        let model = exporter_model(&t.exporter, now).unwrap();
+        let page = |m: &Model| {
+            let text = String::from_utf8(crate::exporter::exposition::render(m, now)).unwrap();
+            page_fingerprint(&scrape::parse(&text).unwrap())
+        };
+        let mine = model_fingerprint(&model, now);
+        assert_eq!(page(&model), mine);
+        assert_eq!(mine.memory.len(), 1);
+        let mut other = t.exporter.clone();
+        other.scale = std::num::NonZeroU32::new(3).unwrap();
+        assert_ne!(page(&exporter_model(&other, now).unwrap()), mine);
+        other = t.exporter.clone();
+        other.seed += 1;
+        assert_ne!(page(&exporter_model(&other, now).unwrap()), mine);
     }
 
     #[test]

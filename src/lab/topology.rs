@@ -340,25 +340,30 @@ impl Topology {
     }
 
     /// `retention_period` as a duration. Both VictoriaMetrics and Prometheus take it, so it must
-    /// be a whole number of hours, days, weeks or years (`12h`, `1d`, `2w`, `1y`): a bare number
-    /// means months to VictoriaMetrics and nothing to Prometheus.
+    /// be a whole number of days, weeks or years (`1d`, `2w`, `1y`), or of hours that make at
+    /// least a day (`36h`): a bare number means months to VictoriaMetrics and nothing to
+    /// Prometheus, and VictoriaMetrics keeps at least a day.
     pub fn retention(&self) -> Result<Duration, String> {
-        let r = self.retention_period.trim();
+        let r = &self.retention_period;
         let unit = |c: char| match c {
-            'h' => Some(3_600),
+            'h' => Some(3_600u64),
             'd' => Some(86_400),
             'w' => Some(7 * 86_400),
             'y' => Some(365 * 86_400),
             _ => None,
         };
         let parsed = r.char_indices().last().and_then(|(i, c)| {
-            let n: u64 = r[..i].parse().ok()?;
-            Some(n * unit(c)?)
+            let digits = &r[..i];
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse::<u64>().ok()?.checked_mul(unit(c)?)
         });
         match parsed {
-            Some(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+            Some(secs) if secs >= 86_400 => Ok(Duration::from_secs(secs)),
             _ => Err(format!(
-                "{r:?} must be a whole number of hours, days, weeks or years, above zero (12h, 1d, 2w, 1y)"
+                "{r:?} must be a whole number of days, weeks or years (1d, 2w, 1y), or of hours \
+                 making at least a day (36h)"
             )),
         }
     }
@@ -738,24 +743,34 @@ mod tests {
     #[test]
     fn retention_period_is_read_in_units_both_stores_take() {
         let with = |r: &str| {
-            Topology::parse(&include_str!("../../lab.toml").replace(
-                "retention_period = \"1d\"",
-                &format!("retention_period = \"{r}\""),
-            ))
+            let text: Vec<String> = include_str!("../../lab.toml")
+                .lines()
+                .map(|l| {
+                    if l.starts_with("retention_period") {
+                        format!("retention_period = \"{r}\"")
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect();
+            Topology::parse(&text.join("\n"))
         };
-        assert_eq!(
-            with("1d").unwrap().retention(),
-            Ok(Duration::from_secs(86_400))
-        );
-        assert_eq!(
-            with("2w").unwrap().retention(),
-            Ok(Duration::from_secs(14 * 86_400))
-        );
-        assert_eq!(
-            with("12h").unwrap().retention(),
-            Ok(Duration::from_secs(43_200))
-        );
-        for bad in ["1", "0d", "1.5d", "d", "3 days", ""] {
+        let days = |n: u64| Ok(Duration::from_secs(n * 86_400));
+        assert_eq!(with("1d").unwrap().retention(), days(1));
+        assert_eq!(with("2w").unwrap().retention(), days(14));
+        assert_eq!(with("48h").unwrap().retention(), days(2));
+        for bad in [
+            "1",
+            "0d",
+            "12h",
+            "+4d",
+            " 4d",
+            "1.5d",
+            "d",
+            "3 days",
+            "",
+            "99999999999999999y",
+        ] {
             let e = with(bad).unwrap_err().to_string();
             assert!(e.contains("retention_period"), "{bad}: {e}");
         }

@@ -81,7 +81,7 @@ pub struct Config {
     /// Samples per request (Prometheus: `max_samples_per_send`, 2000 since 2.44).
     pub batch_size: u64,
     pub retry_on_429: bool,
-    /// How long senders keep retrying after the last round before giving up.
+    /// How long senders keep retrying after the last round is due before giving up.
     pub drain: Duration,
     /// Which page is pushed, and with which labels added.
     pub page: Page,
@@ -92,8 +92,9 @@ pub struct Config {
 pub struct Page {
     /// The page as scraped with `?region=NAME`: incidents limited to other regions do not show.
     pub region: Option<String>,
-    /// Added to every series, as a scraper adds its target and external labels; a label of the
-    /// same name on the page gives way.
+    /// Added to every series, like a scraper's target and external labels. A page label of the
+    /// same name is replaced (a scraper would keep it as `exported_NAME`); the lab's pages
+    /// carry none of the labels its scrapers add.
     pub labels: Vec<(String, String)>,
 }
 
@@ -123,7 +124,11 @@ pub async fn run(model: Model, cfg: Config, stats: Arc<Stats>) -> anyhow::Result
         cfg.urls.len()
     );
     let concurrency = cfg.concurrency.max(1);
-    let deadline = Instant::now() + cfg.duration + cfg.drain;
+    // Senders retry until `drain` after the last round is due: for a push into the past (a
+    // backfill, generated as fast as it is sent) that is `drain` from now, not the length of
+    // the history.
+    let last_due = (cfg.start + cfg.duration.as_secs()).saturating_sub(unix_now());
+    let deadline = Instant::now() + Duration::from_secs(last_due) + cfg.drain;
     let mut queues = Vec::new();
     let mut senders = Vec::new();
     for (url, url_stats) in cfg.urls.iter().zip(&stats.urls) {

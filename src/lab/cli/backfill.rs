@@ -13,6 +13,7 @@ use crate::exporter::push::{self, stats::Stats};
 use crate::lab::backfill::{self, Origin, Plan};
 use crate::lab::endpoints::{Endpoints, RegionExpect};
 use crate::lab::query::Client;
+use crate::lab::topology::{Exporter, Scale};
 
 /// Write the history the lab's vmagents would have scraped before the lab started.
 ///
@@ -28,12 +29,17 @@ use crate::lab::query::Client;
 /// part joining the live one without overlap. Then it resets the rollup result cache of every
 /// vmselect (or the single node), which may hold results computed before the backfill.
 ///
+/// Before writing, backfill checks that the running exporter serves the fleet it will generate
+/// (its series and hosts; pass --scale if the lab was started with `labctl up --scale`), and
+/// that the history fits lab.toml's retention_period (VictoriaMetrics accepts older samples and
+/// drops them).
+///
 /// Only VictoriaMetrics is backfilled: the Prometheus receiver rejects samples older than a
 /// series' newest. vmagent's own series (`up`, `scrape_*`) are not written. Running backfill
-/// again extends the history further back.
+/// again goes on from the oldest sample a region has, further back.
 ///
-/// Exit code 0 when every sample was written, 1 when some were dropped, 2 on bad input or when
-/// the lab has no sample of a region yet.
+/// Exit code 0 when every sample was written, 1 when some were dropped (it stops at that
+/// region), 2 on bad input, when the lab has no sample of a region yet, or runs another fleet.
 ///
 ///   $ labctl up --detach && labctl backfill              # one hour, at the scrape interval
 ///   $ labctl backfill --since 3d --step 1m               # the slow burn's 3-day window
@@ -60,6 +66,11 @@ pub struct BackfillArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "History")]
     wait: Duration,
 
+    /// The lab's number of simulated hosts, when it was started with `labctl up --scale N`
+    /// (default: lab.toml's [exporter] scale). Backfill checks it against the exporter's page.
+    #[arg(long, value_name = "N", help_heading = "History")]
+    scale: Option<Scale>,
+
     /// Backfill only this region. Repeatable (default: every region).
     #[arg(long = "region", value_name = "NAME", help_heading = "History")]
     regions: Vec<String>,
@@ -75,6 +86,11 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<Outcome> {
     }
     let regions = chosen(&e.regions, &args.regions)?;
     let client = Client::new();
+    let mut exporter = t.exporter.clone();
+    if let Some(n) = args.scale {
+        exporter.scale = n;
+    }
+    same_fleet(&client, &e, &exporter)?;
     // Every region's origin and plan first: a lab without samples, or history beyond the
     // retention, fails before anything is written.
     let deadline = Instant::now() + args.wait;
@@ -94,8 +110,12 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let mut dropped = 0;
     for ((r, origin), plan) in origins.iter().zip(&plans) {
-        let (sent, lost) = write_region(&runtime, &t.exporter, r, origin, plan)?;
+        let (sent, lost) = write_region(&runtime, &exporter, r, origin, plan)?;
         dropped += lost;
+        if lost > 0 {
+            // The store refuses or is gone: the other regions would fare no better.
+            break;
+        }
         // The storage makes rows searchable once its buffers flush; the caches are reset after
         // that, so that no query in between caches an answer without them.
         if sent > 0 {
@@ -108,6 +128,16 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<Outcome> {
     } else {
         eprintln!("labctl: {dropped} samples were dropped: the history has gaps");
         Outcome::Failed
+    })
+}
+
+/// Checks that the running exporter is the fleet `exporter` describes (asked twice: a churn
+/// between reading the page and generating the model's changes the hosts).
+fn same_fleet(client: &Client, e: &Endpoints, exporter: &Exporter) -> anyhow::Result<()> {
+    let model = backfill::exporter_model(exporter, push::unix_now())?;
+    backfill::check_exporter(client, &e.exporter, &model).or_else(|_| {
+        std::thread::sleep(Duration::from_secs(1));
+        backfill::check_exporter(client, &e.exporter, &model)
     })
 }
 
@@ -197,7 +227,7 @@ const VISIBLE_WITHIN: Duration = Duration::from_secs(60);
 /// Writes one region's history; returns the samples written and dropped.
 fn write_region(
     runtime: &tokio::runtime::Runtime,
-    exporter: &crate::lab::topology::Exporter,
+    exporter: &Exporter,
     r: &RegionExpect,
     origin: &Origin,
     plan: &Plan,

@@ -31,7 +31,8 @@ use crate::lab::verify::delays::Budget;
 /// adds), with its state and `activeAt` at each and the receiver's less vmalert's. Both see the
 /// writer's series (`cluster="staging-cluster"`); the regions' series only reach
 /// VictoriaMetrics, so their alerts show at vmalert alone. `activeAt` is when an alert became
-/// pending, which for a rule without `for` is when it fired.
+/// pending, which for a rule without `for` is when it fired. It exits 0 once both evaluators
+/// answered, whatever they hold, and 2 when one cannot be read.
 ///
 ///   $ labctl compare
 ///   $ labctl compare --range 15m --repeat 20 --json
@@ -67,7 +68,7 @@ pub struct CompareArgs {
     tolerance: f64,
 
     /// Compare the alerts of the two rule evaluators instead of the query results.
-    #[arg(long, help_heading = "Alerts")]
+    #[arg(long, help_heading = "Alerts", conflicts_with_all = ["queries", "range", "repeat", "tolerance"])]
     alerts: bool,
 
     /// Print JSON instead of a table.

@@ -52,7 +52,7 @@ mod verify;
 ///   $ labctl chaos run vminsert-down   # a fault under load, counted
 ///   $ labctl load                      # ramp remote write until the lab gives: its ceiling
 ///   $ labctl alerts                    # pending, firing, resolved: both evaluators, Alertmanager
-///   $ labctl backfill --since 3d       # the history the scrapers would have had: long windows full
+///   $ labctl backfill --since 3d --step 1m   # the history the scrapers would have had: long windows full
 ///   $ labctl down
 #[derive(Debug, Parser)]
 #[command(
@@ -204,8 +204,18 @@ pub enum Outcome {
     Failed,
 }
 
+/// Lets SIGPIPE end the process quietly, as it does other command-line tools: `labctl … | head`
+/// stops at the reader's end instead of panicking on the next write. (Rust ignores SIGPIPE by
+/// default; children get the default back when they are spawned either way.)
+fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: installs the default disposition before any thread is started; no handler runs.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// Runs labctl with the process arguments.
 pub fn main() -> ExitCode {
+    default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(a) => up::run(a),
