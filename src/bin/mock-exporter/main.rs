@@ -113,6 +113,15 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Lets SIGPIPE end the process quietly (`mock-exporter --list-metrics | head`), as other
+/// command-line tools do, instead of a panic on the next write. Only for printing: the server
+/// keeps Rust's default, so that a client gone mid-answer is an error, not the end.
+fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: installs the default disposition before any thread is started; no handler runs.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let model = Model::new(FleetOptions {
@@ -134,6 +143,7 @@ fn main() -> ExitCode {
         }
     };
     if args.list_metrics {
+        default_sigpipe();
         print!("{}", reference::markdown(&model));
         return ExitCode::SUCCESS;
     }

@@ -206,7 +206,7 @@ pub enum Outcome {
 
 /// Lets SIGPIPE end the process quietly, as it does other command-line tools: `labctl … | head`
 /// stops at the reader's end instead of panicking on the next write. (Rust ignores SIGPIPE by
-/// default; children get the default back when they are spawned either way.)
+/// default; its sockets write with MSG_NOSIGNAL, so only a closed stdout or pipe raises it.)
 fn default_sigpipe() {
     use nix::sys::signal::{signal, SigHandler, Signal};
     // SAFETY: installs the default disposition before any thread is started; no handler runs.
@@ -215,8 +215,12 @@ fn default_sigpipe() {
 
 /// Runs labctl with the process arguments.
 pub fn main() -> ExitCode {
-    default_sigpipe();
     let cli = Cli::parse();
+    // `up` keeps Rust's default: a closed stdout must unwind through the supervisor, which
+    // stops the lab, not end the process with its components left running.
+    if !matches!(cli.command, Command::Up(_)) {
+        default_sigpipe();
+    }
     let result = match cli.command {
         Command::Up(a) => up::run(a),
         Command::Down(a) => down::run(a),
