@@ -86,11 +86,6 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<Outcome> {
     }
     let regions = chosen(&e.regions, &args.regions)?;
     let client = Client::new();
-    let mut exporter = t.exporter.clone();
-    if let Some(n) = args.scale {
-        exporter.scale = n;
-    }
-    same_fleet(&client, &e, &exporter)?;
     // Every region's origin and plan first: a lab without samples, or history beyond the
     // retention, fails before anything is written.
     let deadline = Instant::now() + args.wait;
@@ -98,6 +93,11 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<Outcome> {
         .iter()
         .map(|r| first_sample(&client, &e.query, &r.name, deadline).map(|o| (*r, o)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut exporter = t.exporter.clone();
+    if let Some(n) = args.scale {
+        exporter.scale = n;
+    }
+    same_fleet(&client, &e, &exporter)?;
     let retention = t.retention().map_err(anyhow::Error::msg)?;
     let plans = origins
         .iter()
