@@ -209,11 +209,22 @@ fn single_node_scenarios_keep_their_promises() {
         text(&bad)
     );
 
-    // Longer than the 4 queue workers × 2 s that each hold a block in memory: the rest goes to disk.
-    let r = lab.chaos("vminsert-down", "single", "15s");
+    // Longer than the 4 queue workers × 2 s that each hold a block in memory: the rest goes to
+    // disk; and than RemoteWriteFailingVmagent's `for: 20s` after its first failed write.
+    let r = lab.chaos("vminsert-down", "single", "35s");
     assert_pass(&r);
-    // The alert it must raise is watched and reported (fired or not within the run).
-    assert_eq!(r["alerts"][0]["alert"], "RemoteWriteFailingVmagent", "{r}");
+    // The alert it must raise fires during the outage, for every vmagent (on a single node all
+    // write to the one store), and resolves after the restore, within the run.
+    let alert = &r["alerts"][0];
+    assert_eq!(alert["alert"], "RemoteWriteFailingVmagent", "{r}");
+    let fired = alert["fired_after_s"].as_f64();
+    assert!(fired.is_some_and(|s| s < 35.0), "did not fire during the outage: {alert}");
+    assert_eq!(
+        alert["fired_for"].as_array().map(Vec::len),
+        Some(4),
+        "{alert}"
+    );
+    assert!(alert["resolved_after_s"].is_f64(), "did not resolve: {alert}");
     let notes = r["notes"].as_array().unwrap();
     assert!(
         notes.iter().any(|n| n

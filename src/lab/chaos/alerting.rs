@@ -86,6 +86,14 @@ impl AlertWatch {
             .all(|s| s.fired_after_s.is_some() && s.resolved_after_s.is_some())
     }
 
+    /// Whether no expected alert is still raised after firing: each either did not fire, or
+    /// fired and resolved.
+    pub fn cleared(&self) -> bool {
+        self.seen
+            .iter()
+            .all(|s| s.fired_after_s.is_none() || s.resolved_after_s.is_some())
+    }
+
     /// Reads the alerts at Unix time `now` (at most every [`EVERY_S`]).
     pub fn poll(&mut self, e: &Endpoints, client: &Client, now: f64, restored: Option<f64>) {
         if self.seen.is_empty() || now - self.last < EVERY_S {
@@ -189,6 +197,7 @@ mod tests {
         assert_eq!(s.fired_for, ["vmagent-ap-southeast-1", "vmagent-us-east-1"]);
         assert_eq!(s.resolved_after_s, Some(60.0));
         assert!(w.settled());
+        assert!(w.cleared());
         assert_eq!(
             s.note(),
             "alert RemoteWriteFailingVmagent: fired 25s after the fault (vmagent-ap-southeast-1, vmagent-us-east-1), resolved 60s after the restore"

@@ -46,6 +46,8 @@ use watch::{Watch, WRITER_RECEIVER, WRITER_VM};
 pub struct Options {
     pub duration: Duration,
     pub drain_timeout: Duration,
+    /// How long to wait past the drain for the alerts the fault raised to resolve.
+    pub alert_timeout: Duration,
 }
 
 /// The running lab, as a chaos run sees it.
@@ -163,6 +165,15 @@ pub fn run(s: &Scenario, lab: &Lab, opts: Options) -> anyhow::Result<Report> {
     let deadline = restored + opts.drain_timeout.as_secs_f64();
     while !watch.drained() && lab.now() < deadline {
         hold(lab, &mut watch, lab.now() + 1.0, Some(restored))?;
+    }
+    // An alert the fault raised must also clear; rate windows keep some raised for a minute or
+    // more after the data path is back.
+    if !watch.alerts.cleared() {
+        (lab.log)("drained; waiting for the alerts the fault raised to resolve");
+        let deadline = lab.now() + opts.alert_timeout.as_secs_f64();
+        while !watch.alerts.cleared() && lab.now() < deadline {
+            hold(lab, &mut watch, lab.now() + 1.0, Some(restored))?;
+        }
     }
     close_segments(lab, &mut witness)?;
     let w1 = lab.now();

@@ -65,6 +65,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration, help_heading = "Scenario")]
     pub drain_timeout: Duration,
 
+    /// How long to wait past the drain for the alerts the fault raised to resolve (0s: not at
+    /// all; the report then says "not resolved within the run").
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = parse_duration, help_heading = "Scenario")]
+    pub alert_timeout: Duration,
+
     #[command(flatten)]
     pub lab: LabArgs,
 
@@ -123,6 +128,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<Outcome> {
     let opts = chaos::Options {
         duration: args.duration,
         drain_timeout: args.drain_timeout,
+        alert_timeout: args.alert_timeout,
     };
     let report = chaos::run(scenario, &lab, opts)?;
     if args.json {
