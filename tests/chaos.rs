@@ -154,9 +154,13 @@ fn summary(r: &Value) -> String {
         .into_iter()
         .flatten()
         .map(|a| {
+            let secs = |v: &Value| v.as_f64().map_or("-".to_string(), |s| format!("{s:.0}s"));
             format!(
-                "{} fired after {}s for {}, resolved {}s after restore",
-                a["alert"], a["fired_after_s"], a["fired_for"], a["resolved_after_s"]
+                "{} fired after {} for {}, resolved {} after restore",
+                a["alert"].as_str().unwrap_or("?"),
+                secs(&a["fired_after_s"]),
+                a["fired_for"],
+                secs(&a["resolved_after_s"])
             )
         })
         .collect();
@@ -218,13 +222,19 @@ fn single_node_scenarios_keep_their_promises() {
     let alert = &r["alerts"][0];
     assert_eq!(alert["alert"], "RemoteWriteFailingVmagent", "{r}");
     let fired = alert["fired_after_s"].as_f64();
-    assert!(fired.is_some_and(|s| s < 35.0), "did not fire during the outage: {alert}");
+    assert!(
+        fired.is_some_and(|s| s < 35.0),
+        "did not fire during the outage: {alert}"
+    );
     assert_eq!(
         alert["fired_for"].as_array().map(Vec::len),
         Some(4),
         "{alert}"
     );
-    assert!(alert["resolved_after_s"].is_f64(), "did not resolve: {alert}");
+    assert!(
+        alert["resolved_after_s"].is_f64(),
+        "did not resolve: {alert}"
+    );
     let notes = r["notes"].as_array().unwrap();
     assert!(
         notes.iter().any(|n| n
