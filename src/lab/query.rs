@@ -310,7 +310,12 @@ impl Client {
         body.lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
-                serde_json::from_str(l).with_context(|| {
+                // VictoriaMetrics before v1.80-ish writes a series' first value bare, so a
+                // staleness marker there comes out as `NaN`, which is not JSON (1.79's
+                // app/vmselect/prometheus/export.qtpl writes `{%f= values[0] %}`; later releases
+                // write it as the rest, `null`). Only timestamps are read here.
+                let l = l.replacen("\"values\":[NaN", "\"values\":[null", 1);
+                serde_json::from_str(&l).with_context(|| {
                     let head: String = l.chars().take(200).collect();
                     format!("{}: not an export answer: {head}", e.join(&path))
                 })
@@ -419,6 +424,18 @@ mod tests {
 
     fn client(body: &str) -> Client {
         Client::with_transport(Recorded(vec![(vec!["/api/v1/"], body.to_string())]))
+    }
+
+    #[test]
+    fn export_reads_a_series_that_starts_with_a_staleness_marker() {
+        // As VictoriaMetrics 1.79 writes it: the first value bare, the others as null.
+        let body = "{\"metric\":{\"__name__\":\"up\"},\"values\":[NaN,1,null],\"timestamps\":[1000,2000,3000]}\n";
+        let e = Endpoint::new("http://vm");
+        let x = client(body).export(&e, &[]).unwrap();
+        assert_eq!(x[0].timestamps, [1000, 2000, 3000]);
+        assert!(client("{\"metric\":{},\"values\":[Na")
+            .export(&e, &[])
+            .is_err());
     }
 
     #[test]
