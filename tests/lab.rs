@@ -35,6 +35,12 @@ fn labctl_until_success(args: &[&str], secs: u64) -> Output {
     }
 }
 
+/// The JSON a labctl command printed; `what` names it when there is none.
+fn json_of(o: &Output, what: &str) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{what} printed no JSON ({e}):\n{}", text(o)))
+}
+
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
 }
@@ -123,8 +129,7 @@ fn end_to_end(storage: &str, start: u16) {
         ]
         .concat(),
     );
-    let report: Value = serde_json::from_slice(&verify.stdout)
-        .unwrap_or_else(|e| panic!("verify printed no JSON ({e}):\n{}", text(&verify)));
+    let report: Value = json_of(&verify, "verify");
     let table = serde_json::to_string_pretty(&report["checks"]).unwrap();
     assert!(verify.status.success(), "verify failed:\n{table}");
     let checks = report["checks"].as_array().unwrap();
@@ -170,11 +175,9 @@ fn end_to_end(storage: &str, start: u16) {
     drop(lab);
 }
 
-/// `labctl backfill` gives every region ten minutes of history before its first live sample:
-/// each series starts that much earlier, with no counter reset where the history meets the live
-/// scrapes, and no series more than before (the labels are the vmagent's own). Verify, which runs
-/// again afterwards (r16), still finds every series once per region.
-fn backfill(storage: &str, common: &[&str]) {
+/// VictoriaMetrics' query endpoint (through vmauth) of the lab `common` (`--state-dir S
+/// --port-offset N`) runs with `storage`.
+fn vm_query(storage: &str, common: &[&str]) -> remote_write_lab::lab::endpoints::Endpoint {
     let t = remote_write_lab::lab::topology::Topology::load(Path::new(LAB)).unwrap();
     let t = t.with_port_offset(common[3].parse().unwrap()).unwrap();
     let st = if storage == "cluster" {
@@ -182,8 +185,15 @@ fn backfill(storage: &str, common: &[&str]) {
     } else {
         remote_write_lab::lab::victoria::Storage::Single
     };
-    let vm =
-        remote_write_lab::lab::endpoints::Endpoints::from_topology(&t, st, t.interval(true)).query;
+    remote_write_lab::lab::endpoints::Endpoints::from_topology(&t, st, t.interval(true)).query
+}
+
+/// `labctl backfill` gives every region ten minutes of history before its first live sample:
+/// each series starts that much earlier, with no counter reset where the history meets the live
+/// scrapes, and no series more than before (the labels are the vmagent's own). Verify, which runs
+/// again afterwards (r16), still finds every series once per region.
+fn backfill(storage: &str, common: &[&str]) {
+    let vm = vm_query(storage, common);
     let client = remote_write_lab::lab::query::Client::new();
     let one = |q: String| -> Vec<f64> {
         client
@@ -274,8 +284,7 @@ fn load_ramp(storage: &str, common: &[&str]) {
         .concat(),
     );
     assert!(out.status.success(), "labctl load:\n{}", text(&out));
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("labctl load printed no JSON ({e}):\n{}", text(&out)));
+    let report: Value = json_of(&out, "labctl load");
     let steps = report["steps"].as_array().unwrap();
     assert!(!steps.is_empty(), "{report:#}");
     let first = &steps[0];
@@ -402,8 +411,7 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
         .concat(),
         60,
     );
-    let report: Value = serde_json::from_slice(&check.stdout)
-        .unwrap_or_else(|e| panic!("dashboards check printed no JSON ({e}):\n{}", text(&check)));
+    let report: Value = json_of(&check, "dashboards check");
     let failed: Vec<&Value> = report["outcomes"]
         .as_array()
         .unwrap()
@@ -483,8 +491,7 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
         .concat(),
         60,
     );
-    let report: Value = serde_json::from_slice(&compare.stdout)
-        .unwrap_or_else(|e| panic!("compare printed no JSON ({e}):\n{}", text(&compare)));
+    let report: Value = json_of(&compare, "compare");
     assert!(compare.status.success(), "compare failed: {report:#}");
     for r in report["results"].as_array().unwrap() {
         assert!(r["matched"].as_u64().unwrap() > 0, "{r:#}");
@@ -514,8 +521,7 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
         .concat(),
         30,
     );
-    let sided: Value = serde_json::from_slice(&sided.stdout)
-        .unwrap_or_else(|e| panic!("compare --alerts printed no JSON ({e}):\n{}", text(&sided)));
+    let sided: Value = json_of(&sided, "compare --alerts");
     let watchdog = sided
         .as_array()
         .unwrap()
@@ -530,16 +536,7 @@ fn dashboards_and_queries(storage: &str, common: &[&str], dir: &Path) {
     );
 
     // Every example query of the docs returns data from VictoriaMetrics.
-    let t = remote_write_lab::lab::topology::Topology::load(Path::new(LAB)).unwrap();
-    let offset: u16 = common[3].parse().unwrap();
-    let t = t.with_port_offset(offset).unwrap();
-    let st = if storage == "cluster" {
-        remote_write_lab::lab::victoria::Storage::Cluster
-    } else {
-        remote_write_lab::lab::victoria::Storage::Single
-    };
-    let vm =
-        remote_write_lab::lab::endpoints::Endpoints::from_topology(&t, st, t.interval(true)).query;
+    let vm = vm_query(storage, common);
     let md = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/docs/examples/queries.md"

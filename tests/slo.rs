@@ -147,6 +147,22 @@ impl Lab {
 }
 
 impl Lab {
+    /// `labctl alerts wait HTTPErrorBudgetFastBurn --state STATE --evaluator vmalert`, until
+    /// Unix time `until`.
+    fn fast_burn_at_vmalert(&self, state: &str, until: f64) -> Output {
+        let timeout = format!("{}s", (until - unix_now()).ceil() as u64);
+        self.alerts(&[
+            "wait",
+            "HTTPErrorBudgetFastBurn",
+            "--state",
+            state,
+            "--evaluator",
+            "vmalert",
+            "--timeout",
+            &timeout,
+        ])
+    }
+
     /// The values of an instant query at VictoriaMetrics (through vmauth), by `service`/`region`.
     fn values(&self, query: &str) -> Vec<(String, f64)> {
         Client::new()
@@ -229,16 +245,7 @@ fn short_incident_pages_with_the_fast_burn_and_not_the_slow_burn() {
         incident as f64 - ready
     );
     // The fast burn must fire while the incident lasts.
-    let fast = lab.alerts(&[
-        "wait",
-        "HTTPErrorBudgetFastBurn",
-        "--state",
-        "firing",
-        "--evaluator",
-        "vmalert",
-        "--timeout",
-        &format!("{}s", (end as f64 - unix_now() + 4.0).ceil() as u64),
-    ]);
+    let fast = lab.fast_burn_at_vmalert("firing", end as f64 + 4.0);
     assert!(
         fast.status.success(),
         "fast burn did not fire during the incident:\n{}",
@@ -268,16 +275,7 @@ fn short_incident_pages_with_the_fast_burn_and_not_the_slow_burn() {
         .map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64())
         .unwrap_or_else(|e| panic!("{:?}: {e}", burning[0].2));
     // Then it clears: its short windows (5 s and 30 s here) empty within 30 s of the end.
-    let resolved = lab.alerts(&[
-        "wait",
-        "HTTPErrorBudgetFastBurn",
-        "--state",
-        "resolved",
-        "--evaluator",
-        "vmalert",
-        "--timeout",
-        &format!("{}s", (end as f64 - unix_now() + 60.0).ceil() as u64),
-    ]);
+    let resolved = lab.fast_burn_at_vmalert("resolved", end as f64 + 60.0);
     assert!(
         resolved.status.success(),
         "fast burn did not clear after the incident:\n{}",
